@@ -1,0 +1,14 @@
+# The two commands of the README. Both set everything up first (idempotent).
+.PHONY: setup demo test lint
+
+setup:
+	@bash scripts/setup.sh
+
+demo: setup
+	.venv/bin/jdfd generate examples/sketches -o outputs/demo --shadow outputs/demo/shadows
+
+test: setup
+	.venv/bin/python -m pytest -q tests
+
+lint: setup
+	.venv/bin/ruff check jdfd tests examples

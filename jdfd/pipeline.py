@@ -1,0 +1,208 @@
+"""Sketch → face: the whole inference path, and the models' on-disk formats.
+
+    from jdfd.pipeline import DeepFaceDrawing
+    model = DeepFaceDrawing.from_pretrained("pretrained")
+    face = model.generate("examples/sketches/01_clean.png").image   # 512×512×3 uint8
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from jdfd import components
+from jdfd.config import CANVAS, PARTS, ModelConfig, paper
+from jdfd.model import DFDNetworks
+from jdfd.projection import DEFAULT_K, ComponentBank, Projection, compose_shadow, parse_blend, shadow_darkness
+from jdfd.runtime import jittor
+from jdfd.weights import authors as authors_fmt
+from jdfd.weights import tensorfile
+from jdfd.weights.strict import WeightsError, load_strict, state_numpy
+
+jt = jittor()
+
+FORMAT = "jdfd-pretrained"
+FORMAT_VERSION = 1
+CONFIG_FILE, WEIGHTS_FILE, BANKS_FILE = "config.json", "model.safetensors", "banks.safetensors"
+
+
+@dataclass
+class GenerationResult:
+    image: np.ndarray  # CANVAS×CANVAS×3 uint8
+    shadow: np.ndarray | None = None  # CANVAS×CANVAS uint8 guidance, when asked for
+    projections: dict[str, Projection] = field(default_factory=dict)
+
+
+def to_uint8_rgb(x: np.ndarray) -> np.ndarray:
+    """B×3×H×W in [-1, 1] → B×H×W×3 uint8, truncating like the authors' ``astype``."""
+    return np.clip((np.transpose(x, (0, 2, 3, 1)) + 1.0) / 2.0 * 255.0, 0, 255).astype(np.uint8)
+
+
+class DeepFaceDrawing:
+    """Trained networks plus component banks (one set, or one per gender)."""
+
+    def __init__(self, cfg: ModelConfig, nets: DFDNetworks | None = None,
+                 banks: dict[str, dict[str, ComponentBank]] | None = None, default_gender: str | None = None):
+        self.cfg = cfg
+        self.nets = nets if nets is not None else DFDNetworks(cfg)
+        self.nets.eval()
+        self.banks = banks or {}
+        self.default_gender = default_gender or (next(iter(self.banks)) if self.banks else None)
+
+    # ------------------------------------------------------------------ inference
+    def prepare(self, sketch) -> np.ndarray:
+        """A path or array → the model's square uint8 input (via the 512 canvas)."""
+        canvas = components.load_sketch(sketch) if isinstance(sketch, (str, Path)) else components.to_canvas(sketch)
+        return components.to_canvas(canvas, self.cfg.image_size)
+
+    def encode(self, sketches: np.ndarray) -> dict[str, np.ndarray]:
+        """CE: B×S×S uint8 sketches at model size → ``{part: B×latent}`` float32."""
+        crops = components.crop_components(sketches, self.cfg.boxes())
+        with jt.no_grad():
+            codes = self.nets.encode({p: jt.array(components.normalise(c)[:, None]) for p, c in crops.items()})
+            return {p: v.numpy() for p, v in codes.items()}
+
+    def bank_set(self, gender: str | None) -> dict[str, ComponentBank]:
+        if not self.banks:
+            raise ValueError("this model has no component banks, so it cannot project: use blend 0")
+        g = gender or self.default_gender
+        if g not in self.banks:
+            raise ValueError(f"no bank for gender {g!r}; this model has: {', '.join(self.banks)}")
+        return self.banks[g]
+
+    def project(self, codes: dict[str, np.ndarray], blend=1.0, gender: str | None = None, k: int = DEFAULT_K,
+                method: str = "lle") -> tuple[dict[str, np.ndarray], dict[str, list[Projection]]]:
+        """Manifold projection per part; blend 0 leaves a part's vectors untouched (no bank needed)."""
+        w = parse_blend(blend)
+        out, details = {}, {}
+        banks = None
+        for part in PARTS:
+            if w[part] == 0.0:
+                out[part] = codes[part]
+                continue
+            banks = banks or self.bank_set(gender)
+            details[part] = banks[part].project(codes[part], k=k, blend=w[part], method=method)
+            out[part] = np.stack([d.blended for d in details[part]])
+        return out, details
+
+    def synthesize(self, codes: dict[str, np.ndarray]) -> np.ndarray:
+        """FM + IS: vectors → B×S×S×3 uint8 at model resolution."""
+        with jt.no_grad():
+            rgb = self.nets.synthesize({p: jt.array(np.asarray(v, dtype=np.float32)) for p, v in codes.items()})
+            return to_uint8_rgb(rgb.numpy())
+
+    def shadow(self, details: dict[str, list[Projection]], gender: str | None = None, index: int = 0) -> np.ndarray:
+        """The guidance image: decoded neighbours blended by their LLE weights (CANVAS×CANVAS uint8)."""
+        boxes = self.cfg.boxes()
+        banks = self.bank_set(gender)
+        darkness = {}
+        with jt.no_grad():
+            for part in PARTS:
+                n = boxes[part][2]
+                if part not in details:
+                    darkness[part] = np.zeros((n, n), np.float32)
+                    continue
+                d = details[part][index]
+                decoded = self.nets.image_decoders[part](jt.array(banks[part].vectors[d.indices])).numpy()[:, 0]
+                darkness[part] = shadow_darkness(decoded, d.weights)
+        return components.to_canvas(compose_shadow(darkness, boxes, self.cfg.image_size), CANVAS)
+
+    def generate(self, sketch, blend=1.0, gender: str | None = None, k: int = DEFAULT_K, shadow: bool = False,
+                 method: str = "lle") -> GenerationResult:
+        """One sketch (path or array, any size) → a 512×512 face."""
+        x = self.prepare(sketch)[None]
+        codes, details = self.project(self.encode(x), blend, gender, k, method)
+        image = components.resize_rgb(self.synthesize(codes)[0], CANVAS)
+        result = GenerationResult(image=image, projections={p: d[0] for p, d in details.items()})
+        if shadow:
+            if not details:
+                # the guidance needs neighbours even when the face ignores them
+                _, details = self.project(self.encode(x), 1.0, gender, k, method)
+            result.shadow = self.shadow(details, gender)
+        return result
+
+    # ------------------------------------------------------------------ formats
+    def save_pretrained(self, path: str | Path, dtype: str = "float16", extra: dict | None = None) -> Path:
+        """Write config.json + model.safetensors (+ banks.safetensors). No pickle anywhere."""
+        if dtype not in ("float16", "float32"):
+            raise ValueError("dtype must be float16 or float32")
+        out = Path(path)
+        out.mkdir(parents=True, exist_ok=True)
+        state = {k: v.astype(dtype) for k, v in state_numpy(self.nets).items()}
+        tensorfile.save(out / WEIGHTS_FILE, state, {"format": FORMAT})
+        bank_state = {f"{g}.{p}": b.vectors for g, parts in self.banks.items() for p, b in parts.items()}
+        if bank_state:
+            tensorfile.save(out / BANKS_FILE, bank_state, {"format": FORMAT})
+        elif (out / BANKS_FILE).exists():
+            (out / BANKS_FILE).unlink()
+        meta = {"format": FORMAT, "version": FORMAT_VERSION, "weights_dtype": dtype, "model": self.cfg.to_dict(),
+                "genders": list(self.banks), "default_gender": self.default_gender, **(extra or {})}
+        (out / CONFIG_FILE).write_text(json.dumps(meta, indent=2) + "\n")
+        return out
+
+    @classmethod
+    def from_pretrained(cls, path: str | Path) -> DeepFaceDrawing:
+        root = Path(path)
+        cfg_file = root / CONFIG_FILE
+        if not cfg_file.is_file():
+            raise WeightsError(f"{root}: not a jdfd model folder (no {CONFIG_FILE})")
+        try:
+            meta = json.loads(cfg_file.read_text())
+        except json.JSONDecodeError as e:
+            raise WeightsError(f"{cfg_file}: invalid JSON ({e})") from None
+        if meta.get("format") != FORMAT:
+            raise WeightsError(f"{cfg_file}: format is {meta.get('format')!r}, expected {FORMAT!r}")
+        if meta.get("version", 0) > FORMAT_VERSION:
+            raise WeightsError(f"{cfg_file}: format version {meta['version']} is newer than this jdfd")
+        cfg = ModelConfig.from_dict(meta["model"])
+        if not (root / WEIGHTS_FILE).is_file():
+            raise WeightsError(f"{root}: missing {WEIGHTS_FILE}")
+        state, _ = tensorfile.load(root / WEIGHTS_FILE)
+        nets = DFDNetworks(cfg)
+        load_strict(nets, state, str(root / WEIGHTS_FILE))
+        banks: dict[str, dict[str, ComponentBank]] = {}
+        genders = meta.get("genders") or []
+        if genders:
+            if not (root / BANKS_FILE).is_file():
+                raise WeightsError(f"{root}: config lists banks {genders} but {BANKS_FILE} is missing")
+            raw, _ = tensorfile.load(root / BANKS_FILE)
+            for g in genders:
+                banks[g] = {}
+                for p in PARTS:
+                    key = f"{g}.{p}"
+                    if key not in raw:
+                        raise WeightsError(f"{root / BANKS_FILE}: missing bank {key}")
+                    if raw[key].ndim != 2 or raw[key].shape[1] != cfg.latent_dim:
+                        raise WeightsError(f"{root / BANKS_FILE}: bank {key} has shape {list(raw[key].shape)}, "
+                                           f"needs N×{cfg.latent_dim}")
+                    banks[g][p] = ComponentBank(raw[key])
+        return cls(cfg, nets, banks, meta.get("default_gender"))
+
+    @classmethod
+    def from_authors(cls, params: str | Path, cfg: ModelConfig | None = None) -> DeepFaceDrawing:
+        """The authors' released Params/ folder, every file and tensor checked."""
+        cfg = cfg or paper()
+        root = Path(params)
+        if not root.is_dir():
+            raise WeightsError(f"{root}: no such Params folder")
+        nets = DFDNetworks(cfg)
+        for rel, (group, part) in authors_fmt.file_layout().items():
+            load_strict(nets.group(group, part), authors_fmt.load_pickle(root / rel), str(root / rel))
+        banks: dict[str, dict[str, ComponentBank]] = {}
+        for gender in authors_fmt.GENDERS:
+            paths = {p: authors_fmt.bank_path(root, gender, p) for p in PARTS}
+            present = [p for p, f in paths.items() if f.is_file()]
+            if not present:
+                continue
+            if len(present) != len(PARTS):
+                missing = [str(f) for p, f in paths.items() if p not in present]
+                raise WeightsError(f"incomplete {gender} banks: missing {', '.join(missing)}")
+            try:
+                banks[gender] = {p: ComponentBank.from_bin(f, cfg.latent_dim) for p, f in paths.items()}
+            except ValueError as e:
+                raise WeightsError(str(e)) from None
+        # the authors' GUI starts with sex = 0, the male banks
+        return cls(cfg, nets, banks, "male" if "male" in banks else None)

@@ -1,0 +1,63 @@
+"""Shared fixtures. Tests never need ../shared: they make tiny synthetic data."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from jdfd.runtime import jittor
+
+jittor()  # start Jittor (CPU unless a GPU answers) before any network module is imported
+
+REPO = Path(__file__).resolve().parent.parent
+MANIFEST = REPO.parent / "shared" / "reference" / "authors_params_manifest.json"
+
+
+def draw_sketch(seed: int = 0, size: int = 512) -> np.ndarray:
+    """A crude face sketch: outline, eyes, nose, mouth, a few random strokes."""
+    from PIL import Image, ImageDraw  # noqa: PLC0415
+
+    rng = np.random.default_rng(seed)
+    img = Image.new("L", (size, size), 255)
+    d = ImageDraw.Draw(img)
+    s = size / 512
+    j = lambda v: v * s + rng.uniform(-6, 6) * s  # noqa: E731
+    d.ellipse([j(120), j(80), j(392), j(470)], outline=0, width=3)
+    for cx in (172, 320):
+        d.ellipse([j(cx - 30), j(205), j(cx + 30), j(235)], outline=0, width=2)
+    d.line([j(256), j(250), j(240), j(330), j(270), j(335)], fill=0, width=2)
+    d.arc([j(200), j(350), j(312), j(410)], 0, 180, fill=0, width=3)
+    for _ in range(3):
+        d.line([j(rng.uniform(100, 400)) for _ in range(4)], fill=0, width=2)
+    return np.asarray(img)
+
+
+@pytest.fixture(scope="session")
+def tiny_cfg():
+    from jdfd import config  # noqa: PLC0415
+
+    return config.tiny()
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tiny_cfg):
+    """A randomly initialised tiny model with male/female banks."""
+    from jdfd.config import PARTS  # noqa: PLC0415
+    from jdfd.pipeline import DeepFaceDrawing  # noqa: PLC0415
+    from jdfd.projection import ComponentBank  # noqa: PLC0415
+
+    jt = jittor()
+    jt.set_global_seed(0)
+    rng = np.random.default_rng(0)
+    banks = {g: {p: ComponentBank(rng.normal(size=(40, tiny_cfg.latent_dim)).astype(np.float32)) for p in PARTS}
+             for g in ("male", "female")}
+    return DeepFaceDrawing(tiny_cfg, banks=banks, default_gender="male")
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tiny_model, tmp_path_factory):
+    d = tmp_path_factory.mktemp("tiny_model")
+    tiny_model.save_pretrained(d, dtype="float32")
+    return d
