@@ -133,15 +133,23 @@ class DeepFaceDrawing:
         out.mkdir(parents=True, exist_ok=True)
         state = {k: v.astype(dtype) for k, v in state_numpy(self.nets).items()}
         tensorfile.save(out / WEIGHTS_FILE, state, {"format": FORMAT})
+        meta = {"format": FORMAT, "version": FORMAT_VERSION, "weights_dtype": dtype, "model": self.cfg.to_dict(),
+                **(extra or {})}
+        (out / CONFIG_FILE).write_text(json.dumps(meta, indent=2) + "\n")
+        self.save_banks(out)
+        return out
+
+    def save_banks(self, path: str | Path) -> None:
+        """(Re)write only the banks of a saved model folder, and list them in its config."""
+        out = Path(path)
         bank_state = {f"{g}.{p}": b.vectors for g, parts in self.banks.items() for p, b in parts.items()}
         if bank_state:
             tensorfile.save(out / BANKS_FILE, bank_state, {"format": FORMAT})
         elif (out / BANKS_FILE).exists():
             (out / BANKS_FILE).unlink()
-        meta = {"format": FORMAT, "version": FORMAT_VERSION, "weights_dtype": dtype, "model": self.cfg.to_dict(),
-                "genders": list(self.banks), "default_gender": self.default_gender, **(extra or {})}
+        meta = json.loads((out / CONFIG_FILE).read_text())
+        meta.update({"genders": list(self.banks), "default_gender": self.default_gender})
         (out / CONFIG_FILE).write_text(json.dumps(meta, indent=2) + "\n")
-        return out
 
     @classmethod
     def from_pretrained(cls, path: str | Path) -> DeepFaceDrawing:

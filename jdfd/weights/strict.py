@@ -36,6 +36,10 @@ def load_strict(module, state: dict[str, np.ndarray], source: str) -> None:
         if not np.all(np.isfinite(arr)):
             raise WeightsError(f"{source}: tensor {name} contains NaN or infinity")
         var.update(arr.astype(np.float32))
+    # Materialise now: pending array ops fused into later kernels have hit Jittor codegen bugs
+    from jdfd.runtime import jittor  # noqa: PLC0415
+
+    jittor().sync(list(params.values()))
 
 
 def state_numpy(module) -> dict[str, np.ndarray]:

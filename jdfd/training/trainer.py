@@ -1,0 +1,415 @@
+"""Stage I and stage II training: one resumable loop with snapshots, logs, plots and samples.
+
+Run folder::
+
+    RUN/train_config.json     what was asked (TrainConfig, with the model config inside)
+    RUN/checkpoint.safetensors networks, discriminator, optimiser moments, step (atomic)
+    RUN/log.jsonl             one line per logged step: every loss, images/s
+    RUN/plots/losses.png      loss curves, redrawn at every snapshot
+    RUN/samples/step_NNNNNN.png  sample grids
+    RUN/export/               the result in jdfd's pretrained format
+
+Data parallel: under ``mpirun -np N`` every rank takes its own share of each global
+batch, Jittor's optimisers average gradients across ranks, and rank 0 alone writes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from jdfd import components
+from jdfd.config import PARTS, ModelConfig, get_config
+from jdfd.model import DFDNetworks
+from jdfd.networks import define_D
+from jdfd.pipeline import DeepFaceDrawing
+from jdfd.progress import Progress
+from jdfd.runtime import jittor
+from jdfd.training import losses
+from jdfd.training.data import AugmentConfig, PairDataset
+from jdfd.weights import tensorfile
+from jdfd.weights.strict import load_strict, state_numpy
+
+jt = jittor()
+
+CHECKPOINT = "checkpoint.safetensors"
+
+
+@dataclass
+class TrainConfig:
+    stage: str = "stage1"  # stage1: component autoencoders; stage2: FM + IS against D
+    model: str | dict = "compact"  # preset name or a ModelConfig dict
+    steps: int = 2000
+    batch_size: int = 4
+    lr: float = 2e-4
+    lr_d: float = 2e-4
+    beta1: float = 0.5
+    beta2: float = 0.999
+    decay_from: float = 0.5  # fraction of steps after which the learning rate falls linearly to 0
+    lambda_gan: float = 1.0
+    lambda_feat: float = 10.0
+    lambda_l1: float = 10.0
+    lambda_vgg: float = 0.17  # Caffe-scale VGG features are ~58× pix2pixHD's: 10/58
+    perceptual: bool = True
+    perceptual_size: int = 256  # images are resized to this before VGG (saves CPU time)
+    log_every: int = 10
+    snapshot_every: int = 250
+    num_samples: int = 4
+    seed: int = 0
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+
+    def model_config(self) -> ModelConfig:
+        return ModelConfig.from_dict(self.model) if isinstance(self.model, dict) else get_config(self.model)
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["model"] = self.model_config().to_dict()
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> TrainConfig:
+        d = dict(d)
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise ValueError(f"unknown training config keys: {sorted(unknown)}")
+        if isinstance(d.get("augment"), dict):
+            d["augment"] = AugmentConfig(**d["augment"])
+        cfg = cls(**d)
+        if cfg.stage not in ("stage1", "stage2"):
+            raise ValueError(f"stage must be stage1 or stage2, not {cfg.stage!r}")
+        return cfg
+
+    @classmethod
+    def load(cls, path: str | Path) -> TrainConfig:
+        return cls.from_dict(json.loads(Path(path).read_text()))
+
+
+def mpi_rank_world() -> tuple[int, int]:
+    if jt.in_mpi:
+        return int(jt.rank), int(jt.world_size)
+    return 0, 1
+
+
+# ---------------------------------------------------------------------------- optimiser state
+def _adam_state(opt, prefix: str) -> dict[str, np.ndarray]:
+    out = {}
+    for gi, pg in enumerate(opt.param_groups):
+        for i, (m, v) in enumerate(zip(pg["m"], pg["values"])):
+            out[f"{prefix}.{gi}.{i}.m"] = m.numpy()
+            out[f"{prefix}.{gi}.{i}.v"] = v.numpy()
+    return out
+
+
+def _load_adam_state(opt, state: dict[str, np.ndarray], prefix: str, n_step: int) -> None:
+    for gi, pg in enumerate(opt.param_groups):
+        for i, (m, v) in enumerate(zip(pg["m"], pg["values"])):
+            m.update(state[f"{prefix}.{gi}.{i}.m"])
+            v.update(state[f"{prefix}.{gi}.{i}.v"])
+        jt.sync(list(pg["m"]) + list(pg["values"]))  # materialise (see weights.strict.load_strict)
+    opt.n_step = n_step
+
+
+def _params(*modules) -> list:
+    return [p for m in modules for p in m.parameters()]
+
+
+# ---------------------------------------------------------------------------- the trainer
+class Trainer:
+    def __init__(self, cfg: TrainConfig, run_dir: str | Path, data: PairDataset | None, init: str | Path | None = None,
+                 val: PairDataset | None = None, perceptual=None):
+        self.cfg = cfg
+        self.mcfg = cfg.model_config()
+        self.run = Path(run_dir)
+        self.data = data
+        self.val = val or data
+        self.rank, self.world = mpi_rank_world()
+        self.step = 0
+        self.banks = {}
+        self.default_gender = None
+        self._initialised = init is not None  # stage II must start from stage-I encoders
+        jt.set_global_seed(cfg.seed)
+        self.nets = DFDNetworks(self.mcfg)
+        if init is not None:
+            src = DeepFaceDrawing.from_pretrained(init)
+            if src.cfg != self.mcfg:
+                raise ValueError(f"{init}: its model config differs from this run's")
+            load_strict(self.nets, state_numpy(src.nets), str(init))
+            self.banks, self.default_gender = src.banks, src.default_gender
+        self.boxes = self.mcfg.boxes()
+        if cfg.stage == "stage1":
+            self.trainable = [self.nets.encoders, self.nets.image_decoders]
+            self.opt_g = jt.nn.Adam(_params(*self.trainable), cfg.lr, betas=(cfg.beta1, cfg.beta2))
+            self.D = None
+        else:
+            if data is not None and not data.has_photos:
+                raise ValueError("stage 2 needs photos beside the sketches (--photos)")
+            # CE is frozen: no gradients, and BatchNorm keeps its stage-I statistics
+            for p in _params(self.nets.encoders, self.nets.image_decoders):
+                p.stop_grad()
+            self.trainable = [self.nets.fm, self.nets.G]
+            self.D = define_D(self.mcfg)
+            self.opt_g = jt.nn.Adam(_params(*self.trainable), cfg.lr, betas=(cfg.beta1, cfg.beta2))
+            self.opt_d = jt.nn.Adam(_params(self.D), cfg.lr_d, betas=(cfg.beta1, cfg.beta2))
+            self.perceptual = perceptual
+        self._broadcast()
+        self._set_modes()
+
+    def _broadcast(self) -> None:
+        """Under MPI every rank starts from rank 0's weights, the untrained ones included."""
+        if not jt.in_mpi:
+            return
+        modules = [self.nets] + ([self.D] if self.D is not None else [])
+        for m in modules:
+            for v in m.state_dict().values():
+                v.update(v.mpi_broadcast(0))
+        jt.sync_all()
+
+    def _set_modes(self) -> None:
+        self.nets.train()
+        if self.cfg.stage == "stage2":
+            self.nets.encoders.eval()
+            self.nets.image_decoders.eval()
+            self.D.train()
+
+    @classmethod
+    def for_export(cls, cfg: TrainConfig, run_dir: str | Path) -> Trainer:
+        """A trainer without data, to load a checkpoint and export it."""
+        return cls(cfg, run_dir, None)
+
+    # ------------------------------------------------------------------ one step
+    def _inputs(self, batch: dict):
+        crops = components.crop_components(batch["sketch"], self.boxes)
+        x = {p: jt.array(components.normalise(c)[:, None]) for p, c in crops.items()}
+        return x
+
+    def _lr_factor(self, step: int) -> float:
+        start = int(self.cfg.decay_from * self.cfg.steps)
+        if step < start or self.cfg.steps <= start:
+            return 1.0
+        return max(0.0, 1.0 - (step - start) / (self.cfg.steps - start))
+
+    def stage1_losses(self, batch: dict) -> dict:
+        x = self._inputs(batch)
+        out = {}
+        for p in PARTS:
+            out[f"mse_{p}"] = losses.mse(self.nets.image_decoders[p](self.nets.encoders[p](x[p])), x[p])
+        out["loss"] = sum(out[f"mse_{p}"] for p in PARTS)
+        return out
+
+    def _stage2_forward(self, batch: dict):
+        x = self._inputs(batch)
+        with jt.no_grad():
+            codes = {p: v.detach() for p, v in self.nets.encode(x).items()}
+        fake = self.nets.synthesize(codes)
+        sketch = jt.array(components.normalise(batch["sketch"])[:, None])
+        real = jt.array(batch["photo"])
+        return sketch, fake, real
+
+    def d_losses(self, sketch, fake, real) -> dict:
+        pred_fake = self.D(jt.concat([sketch, fake.detach()], 1))
+        pred_real = self.D(jt.concat([sketch, real], 1))
+        d_fake, d_real = losses.lsgan(pred_fake, False), losses.lsgan(pred_real, True)
+        return {"d_fake": d_fake, "d_real": d_real, "loss_d": 0.5 * (d_fake + d_real), "_pred_real": pred_real}
+
+    def g_losses(self, sketch, fake, real, pred_real) -> dict:
+        c = self.cfg
+        pred_fake = self.D(jt.concat([sketch, fake], 1))
+        out = {"g_gan": losses.lsgan(pred_fake, True),
+               "g_feat": losses.feature_matching(pred_fake, pred_real, self.mcfg.n_layers_d),
+               "g_l1": losses.l1(fake, real)}
+        total = c.lambda_gan * out["g_gan"] + c.lambda_feat * out["g_feat"] + c.lambda_l1 * out["g_l1"]
+        if self.perceptual is not None and c.lambda_vgg > 0:
+            f, r = fake, real
+            if c.perceptual_size and c.perceptual_size < fake.shape[-1]:
+                size = (c.perceptual_size, c.perceptual_size)
+                f = jt.nn.interpolate(fake, size=size, mode="bilinear")
+                r = jt.nn.interpolate(real, size=size, mode="bilinear")
+            out["g_vgg"] = self.perceptual(f, r)
+            total = total + c.lambda_vgg * out["g_vgg"]
+        out["loss_g"] = total
+        return out
+
+    def train_step(self, batch: dict) -> dict[str, float]:
+        f = self._lr_factor(self.step)
+        if self.cfg.stage == "stage1":
+            self.opt_g.lr = self.cfg.lr * f
+            out = self.stage1_losses(batch)
+            self.opt_g.step(out["loss"])
+        else:
+            self.opt_g.lr, self.opt_d.lr = self.cfg.lr * f, self.cfg.lr_d * f
+            sketch, fake, real = self._stage2_forward(batch)
+            d = self.d_losses(sketch, fake, real)
+            pred_real = [[t.detach() for t in scale] for scale in d.pop("_pred_real")]
+            jt.sync([fake] + [t for s in pred_real for t in s])
+            self.opt_d.step(d["loss_d"])
+            g = self.g_losses(sketch, fake, real, pred_real)
+            self.opt_g.step(g["loss_g"])
+            out = {**d, **g}
+        self.step += 1
+        return {k: float(v.item()) for k, v in out.items() if not k.startswith("_")}
+
+    def eval_losses(self, batch: dict) -> dict[str, float]:
+        """The losses on a batch without updating anything (for tests and monitoring)."""
+        with jt.no_grad():
+            if self.cfg.stage == "stage1":
+                out = self.stage1_losses(batch)
+            else:
+                sketch, fake, real = self._stage2_forward(batch)
+                d = self.d_losses(sketch, fake, real)
+                out = {**d, **self.g_losses(sketch, fake, real, d.pop("_pred_real"))}
+        return {k: float(v.item()) for k, v in out.items() if not k.startswith("_")}
+
+    # ------------------------------------------------------------------ checkpoints
+    def state(self) -> dict[str, np.ndarray]:
+        s = {f"nets.{k}": v for k, v in state_numpy(self.nets).items()}
+        s.update(_adam_state(self.opt_g, "opt_g"))
+        if self.D is not None:
+            s.update({f"D.{k}": v for k, v in state_numpy(self.D).items()})
+            s.update(_adam_state(self.opt_d, "opt_d"))
+        return s
+
+    def save_checkpoint(self) -> Path | None:
+        if self.rank != 0:
+            return None
+        meta = {"step": str(self.step), "opt_g_n_step": str(self.opt_g.n_step),
+                "opt_d_n_step": str(self.opt_d.n_step if self.D is not None else 0),
+                "train_config": json.dumps(self.cfg.to_dict())}
+        banks = {f"bank.{g}.{p}": b.vectors for g, parts in self.banks.items() for p, b in parts.items()}
+        if self.default_gender:
+            meta["default_gender"] = self.default_gender
+        path = self.run / CHECKPOINT
+        tensorfile.save(path, {**self.state(), **banks}, meta)  # atomic: temp file + rename
+        return path
+
+    def load_checkpoint(self, path: Path | None = None) -> None:
+        from jdfd.projection import ComponentBank  # noqa: PLC0415
+
+        state, meta = tensorfile.load(path or self.run / CHECKPOINT)
+        saved = json.loads(meta["train_config"])
+        if saved["model"] != self.mcfg.to_dict() or saved["stage"] != self.cfg.stage:
+            raise ValueError("the checkpoint was written by a run with another model or stage")
+        load_strict(self.nets, {k[5:]: v for k, v in state.items() if k.startswith("nets.")}, "checkpoint nets")
+        _load_adam_state(self.opt_g, state, "opt_g", int(meta["opt_g_n_step"]))
+        if self.D is not None:
+            load_strict(self.D, {k[2:]: v for k, v in state.items() if k.startswith("D.")}, "checkpoint D")
+            _load_adam_state(self.opt_d, state, "opt_d", int(meta["opt_d_n_step"]))
+        banks: dict = {}
+        for k, v in state.items():
+            if k.startswith("bank."):
+                _, g, p = k.split(".", 2)
+                banks.setdefault(g, {})[p] = ComponentBank(v)
+        self.banks = banks or self.banks
+        self.default_gender = meta.get("default_gender", self.default_gender)
+        self.step = int(meta["step"])
+        self._initialised = True
+        if self.cfg.stage == "stage2":
+            for p in _params(self.nets.encoders, self.nets.image_decoders):
+                p.stop_grad()
+        self._set_modes()
+
+    # ------------------------------------------------------------------ outputs
+    def export(self, out: Path | None = None, dtype: str = "float32") -> Path:
+        model = DeepFaceDrawing(self.mcfg, self.nets, self.banks, self.default_gender)
+        path = model.save_pretrained(out or self.run / "export", dtype=dtype,
+                                     extra={"trained": {"stage": self.cfg.stage, "steps": self.step}})
+        self._set_modes()  # DeepFaceDrawing() switched the networks to eval
+        return path
+
+    def sample_grid(self) -> np.ndarray:
+        """Rows of (sketch, output, target) for the first validation samples."""
+        n = min(self.cfg.num_samples, len(self.val))
+        rows = []
+        was = [m.is_train for m in (self.nets.encoders, self.nets.fm, self.nets.G, self.nets.image_decoders)]
+        self.nets.eval()
+        with jt.no_grad():
+            for i in range(n):
+                sk = self.val.sketch(i)
+                x = self._inputs({"sketch": sk[None]})
+                sk_rgb = np.repeat(sk[:, :, None], 3, axis=2)
+                if self.cfg.stage == "stage1":
+                    recon = np.full(sk.shape, 255, np.uint8)
+                    for p in ("remainder", "mouth", "nose", "eye1", "eye2"):
+                        xx, yy, s = self.boxes[p]
+                        dec = self.nets.image_decoders[p](self.nets.encoders[p](x[p])).numpy()[0, 0]
+                        recon[yy:yy + s, xx:xx + s] = np.clip((dec + 1) * 127.5, 0, 255).astype(np.uint8)
+                    rows.append([sk_rgb, np.repeat(recon[:, :, None], 3, axis=2)])
+                else:
+                    fake = self.nets.synthesize(self.nets.encode(x)).numpy()
+                    photo = np.clip((self.val.photo(i) + 1) * 127.5, 0, 255).astype(np.uint8)
+                    rows.append([sk_rgb, np.clip((fake[0].transpose(1, 2, 0) + 1) * 127.5, 0, 255).astype(np.uint8),
+                                 photo])
+        for m, w in zip((self.nets.encoders, self.nets.fm, self.nets.G, self.nets.image_decoders), was):
+            m.is_train = w
+        self._set_modes()
+        return np.concatenate([np.concatenate(r, axis=1) for r in rows], axis=0)
+
+    def snapshot(self) -> None:
+        if self.rank != 0:
+            return
+        from PIL import Image  # noqa: PLC0415
+
+        from jdfd.training.plots import plot_losses  # noqa: PLC0415
+
+        self.save_checkpoint()
+        (self.run / "samples").mkdir(exist_ok=True)
+        Image.fromarray(self.sample_grid()).save(self.run / "samples" / f"step_{self.step:06d}.png")
+        plot_losses(self.run / "log.jsonl", self.run / "plots" / "losses.png")
+
+    # ------------------------------------------------------------------ the loop
+    def fit(self, resume: bool = False, max_steps: int | None = None) -> None:
+        """Train to ``cfg.steps`` (or ``max_steps`` more), snapshotting on the way and at the end."""
+        self.run.mkdir(parents=True, exist_ok=True)
+        log = self.run / "log.jsonl"
+        if resume and (self.run / CHECKPOINT).exists():
+            self.load_checkpoint()
+            if self.rank == 0 and log.exists():
+                # drop log lines past the checkpoint: they will be trained again
+                kept = [ln for ln in log.read_text().splitlines() if ln and json.loads(ln)["step"] <= self.step]
+                log.write_text("".join(ln + "\n" for ln in kept))
+            self._say(f"resumed {self.run} at step {self.step}")
+        elif resume:
+            self._say(f"no checkpoint in {self.run}: starting from step 0")
+        if self.cfg.stage == "stage2" and not self._initialised:
+            raise ValueError("stage 2 starts from a stage-I model: pass --init MODEL_DIR")
+        if self.rank == 0:
+            (self.run / "train_config.json").write_text(json.dumps(self.cfg.to_dict(), indent=2) + "\n")
+        end = self.cfg.steps if max_steps is None else min(self.cfg.steps, self.step + max_steps)
+        bar = Progress(end - self.step, f"{self.cfg.stage}", unit="img") if self.rank == 0 else None
+        t_last, imgs = time.perf_counter(), 0
+        try:
+            while self.step < end:
+                batch = self.data.batch(self.step, self.cfg.batch_size, self.rank, self.world)
+                vals = self.train_step(batch)
+                imgs += self.cfg.batch_size * self.world
+                if any(not math.isfinite(v) for v in vals.values()):
+                    raise FloatingPointError(f"non-finite loss at step {self.step}: {vals}")
+                if self.rank == 0:
+                    now = time.perf_counter()
+                    if self.step % self.cfg.log_every == 0 or self.step == end:
+                        rate = imgs / max(now - t_last, 1e-9)
+                        t_last, imgs = now, 0
+                        with open(log, "a") as f:
+                            f.write(json.dumps({"step": self.step, "time": time.time(), "images_per_s": rate,
+                                                "lr": self.opt_g.lr, **vals}) + "\n")
+                    main = vals.get("loss", vals.get("loss_g", 0.0))
+                    extra = f" d {vals['loss_d']:.3f}" if "loss_d" in vals else ""
+                    bar.update(1, f"loss {main:.4f}{extra}")
+                if self.step % self.cfg.snapshot_every == 0 or self.step == end:
+                    self.snapshot()
+        finally:
+            if bar is not None:
+                bar.close()
+        if self.rank == 0 and self.step >= self.cfg.steps:
+            path = self.export()
+            self._say(f"finished {self.cfg.steps} steps; model exported to {path}")
+
+    def _say(self, msg: str) -> None:
+        if self.rank == 0:
+            print(msg, flush=True)

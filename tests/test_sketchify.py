@@ -1,0 +1,230 @@
+"""Tests for jdfd.sketchify on small synthetic "photos" (no dataset needed)."""
+
+from __future__ import annotations
+
+import argparse
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from scipy import ndimage as ndi
+
+from jdfd import sketchify as sk
+
+
+def _ellipse(h: int, w: int, cy: float, cx: float, ry: float, rx: float) -> np.ndarray:
+    yy, xx = np.mgrid[:h, :w]
+    return ((yy - cy) / ry) ** 2 + ((xx - cx) / rx) ** 2 <= 1.0
+
+
+def synthetic_face(h: int = 512, w: int = 512, noise: float = 2.0) -> tuple[np.ndarray, np.ndarray]:
+    """A cartoon face photo and its region label map (edges are where labels change).
+
+    Light skin ellipse with soft shading, dark eyes, brows and mouth, on a gradient
+    background, plus a little sensor noise.
+    """
+    labels = np.zeros((h, w), np.int32)  # 0 background
+    s = min(h, w) / 512
+    labels[_ellipse(h, w, h * 0.5, w * 0.5, 190 * s, 150 * s)] = 1  # face
+    for cx in (w * 0.5 - 60 * s, w * 0.5 + 60 * s):
+        labels[_ellipse(h, w, h * 0.43, cx, 14 * s, 28 * s)] = 2  # eyes
+        labels[_ellipse(h, w, h * 0.36, cx, 6 * s, 34 * s)] = 3  # brows
+    labels[_ellipse(h, w, h * 0.66, w * 0.5, 9 * s, 50 * s)] = 4  # mouth
+    yy, xx = np.mgrid[:h, :w].astype(np.float32)
+    background = 70 + 60 * xx / w  # smooth left-to-right gradient
+    shading = 25 * np.exp(-((yy - h * 0.45) ** 2 + (xx - w * 0.4) ** 2) / (2 * (120 * s) ** 2))
+    grey = np.select(
+        [labels == 0, labels == 1, labels == 2, labels == 3, labels == 4],
+        [background, 190 + shading, 40, 55, 90],
+    )
+    grey = grey + np.random.default_rng(0).normal(0, noise, grey.shape)
+    rgb = np.stack([grey * 1.05, grey, grey * 0.9], axis=2)
+    return np.clip(rgb, 0, 255).astype(np.uint8), labels
+
+
+def _edges(labels: np.ndarray) -> np.ndarray:
+    return (ndi.grey_dilation(labels, size=3) != ndi.grey_erosion(labels, size=3)) & ~_border(labels.shape, 1)
+
+
+def _border(shape: tuple[int, int], width: int) -> np.ndarray:
+    m = np.zeros(shape, bool)
+    m[:width], m[-width:], m[:, :width], m[:, -width:] = True, True, True, True
+    return m
+
+
+@pytest.fixture(scope="module")
+def face() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    rgb, labels = synthetic_face()
+    return rgb, labels, sk.sketchify_image(rgb)
+
+
+def test_output_is_binary_greyscale_mostly_paper(face):
+    _, _, out = face
+    assert out.shape == (512, 512) and out.dtype == np.uint8
+    assert set(np.unique(out)) == {0, 255}
+    assert 0.002 < (out == 0).mean() < 0.10
+
+
+def test_deterministic(face):
+    rgb, _, out = face
+    assert np.array_equal(sk.sketchify_image(rgb.copy()), out)
+
+
+def test_strokes_lie_on_drawn_edges_and_not_in_flat_regions(face):
+    _, labels, out = face
+    ink = out == 0
+    dist = ndi.distance_transform_edt(~_edges(labels))
+    # every stroke pixel sits close to a real edge (DoG puts lines a few px to the dark side)
+    assert dist[ink].max() <= 8
+    # nothing in the flat/shaded interior of the face or the gradient background
+    assert not ink[dist > 10].any()
+    # each feature got drawn: eyes, brows, mouth and face outline all have ink nearby
+    near = ndi.binary_dilation(ink, iterations=6)
+    for lab in (2, 3, 4):
+        boundary = _edges(labels == lab)
+        assert near[boundary].mean() > 0.5, f"feature {lab} barely drawn"
+    assert near[_edges(labels >= 1)].mean() > 0.7, "face outline barely drawn"
+
+
+def test_strokes_are_thin_pen_lines(face):
+    _, _, out = face
+    ink = out == 0
+    # 2 px strokes: a 3x3 erosion removes them, except a few pixels where lines meet
+    assert ndi.binary_erosion(ink, np.ones((3, 3), bool)).sum() <= 0.01 * ink.sum()
+    # and no stroke is thinner than the pen: a 2x2 opening keeps almost all of it
+    assert ndi.binary_opening(ink, np.ones((2, 2), bool)).sum() >= 0.9 * ink.sum()
+
+
+@pytest.mark.parametrize(
+    "grey",
+    [
+        np.broadcast_to(np.linspace(10, 245, 512), (512, 512)),  # strong horizontal gradient
+        np.broadcast_to(np.linspace(30, 220, 512)[:, None], (512, 512)),  # vertical
+        # soft round shading, like light falling on a cheek
+        60 + 170 * np.exp(-((np.mgrid[:512, :512] - np.array([250, 200])[:, None, None]) ** 2).sum(0) / 2 / 110**2),
+        np.full((512, 512), 128.0),  # flat grey
+    ],
+)
+def test_smooth_shading_gives_no_strokes(grey):
+    noisy = grey + np.random.default_rng(1).normal(0, 1.5, grey.shape)
+    rgb = np.repeat(np.clip(noisy, 0, 255).astype(np.uint8)[:, :, None], 3, axis=2)
+    assert (sk.sketchify_image(rgb) == 255).all()
+
+
+@pytest.mark.parametrize(("h", "w", "size"), [(300, 200, 512), (640, 640, 512), (512, 512, 256), (400, 300, 128)])
+def test_other_sizes_are_resized(h, w, size):
+    rgb, labels = synthetic_face(h, w)
+    out = sk.sketchify_image(rgb, size=size)
+    assert out.shape == (size, size) and out.dtype == np.uint8
+    assert set(np.unique(out)) <= {0, 255} and (out == 0).any()
+    # the drawing still follows the (resized) face edges
+    lab = np.asarray(Image.fromarray(labels.astype(np.uint8)).resize((size, size), Image.NEAREST))
+    dist = ndi.distance_transform_edt(~_edges(lab))
+    assert np.percentile(dist[out == 0], 95) <= 8 * max(1.0, size / 512)
+
+
+def test_accepts_grey_and_rgba_and_rejects_floats():
+    rgb, _ = synthetic_face(128, 128)
+    grey = rgb[:, :, 1]
+    rgba = np.dstack([rgb, np.full(rgb.shape[:2], 255, np.uint8)])
+    assert sk.sketchify_image(grey, size=128).shape == (128, 128)
+    assert np.array_equal(sk.sketchify_image(rgba, size=128), sk.sketchify_image(rgb, size=128))
+    with pytest.raises(ValueError):
+        sk.sketchify_image(rgb.astype(np.float32), size=128)
+
+
+def test_thin_makes_one_pixel_lines():
+    bar = np.zeros((40, 80), bool)
+    bar[15:24, 10:70] = True
+    line = sk.thin(bar)
+    assert line.any()
+    assert (line.sum(axis=0)[20:60] == 1).all()  # one pixel thick away from the ends
+
+
+def _photo_folder(root: Path) -> Path:
+    src = root / "photos"
+    src.mkdir()
+    rgb, _ = synthetic_face(256, 256)
+    Image.fromarray(rgb).save(src / "a.jpg", quality=95)
+    Image.fromarray(rgb[:, ::-1]).save(src / "b.png")
+    Image.fromarray(rgb[20:220]).save(src / "c_wide.png")  # not square: gets resized
+    (src / "notes.txt").write_text("not an image\n")
+    (src / "empty.jpg").write_bytes(b"")
+    buf = io.BytesIO()
+    Image.fromarray(rgb).save(buf, format="JPEG")
+    (src / "cut.jpg").write_bytes(buf.getvalue()[: len(buf.getvalue()) // 2])  # truncated
+    return src
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_folder_skips_unreadable_and_writes_the_rest(tmp_path, capsys, workers):
+    src = _photo_folder(tmp_path)
+    dst, preview = tmp_path / "sketches", tmp_path / "grid" / "preview.png"
+    res = sk.sketchify_folder(src, dst, size=128, preview=preview, workers=workers)
+    assert (res["found"], res["written"], res["existing"], res["skipped"]) == (6, 3, 0, 3)
+    assert sorted(Path(p).name for p, _ in res["skipped_files"]) == ["cut.jpg", "empty.jpg", "notes.txt"]
+    err = capsys.readouterr().err
+    for name in ("cut.jpg", "empty.jpg", "notes.txt"):
+        assert name in err
+    for stem in ("a", "b", "c_wide"):
+        with Image.open(dst / f"{stem}.png") as im:
+            assert im.format == "PNG" and im.mode == "L" and im.size == (128, 128)
+            assert set(np.unique(np.asarray(im))) == {0, 255}
+    assert res["preview"] == str(preview)
+    with Image.open(preview) as im:
+        # 3 photo|sketch pairs, two pairs per row of 256 px cells
+        assert im.format == "PNG" and im.size == (4 * 256, 2 * 256)
+
+
+def test_folder_is_idempotent_unless_overwrite(tmp_path):
+    src = _photo_folder(tmp_path)
+    dst = tmp_path / "sketches"
+    first = sk.sketchify_folder(src, dst, size=64, workers=1)
+    assert first["written"] == 3 and first["preview"] is None
+    (dst / "a.png").write_bytes(b"sentinel")  # must survive a second, non-overwriting run
+    again = sk.sketchify_folder(src, dst, size=64, workers=1)
+    assert (again["written"], again["existing"]) == (0, 3)
+    assert (dst / "a.png").read_bytes() == b"sentinel"
+    forced = sk.sketchify_folder(src, dst, size=64, workers=1, overwrite=True)
+    assert (forced["written"], forced["existing"]) == (3, 0)
+    with Image.open(dst / "a.png") as im:
+        assert im.size == (64, 64)
+
+
+def _parse(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="jdfd")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sk.add_parser(sub)
+    return parser.parse_args(argv)
+
+
+def test_cli_run_writes_sketches_and_default_preview(tmp_path, capsys):
+    src = _photo_folder(tmp_path)
+    out = tmp_path / "out"
+    args = _parse(["sketchify", str(src), "-o", str(out), "--size", "96", "--workers", "1"])
+    assert args.func is sk.run
+    assert args.func(args) == 0
+    assert (out / "a.png").exists() and (tmp_path / "out_preview.png").exists()
+    assert not (out / "preview.png").exists()  # never where it could be taken for a sketch
+    assert "3 written" in capsys.readouterr().out
+
+
+def test_cli_exit_code_2_when_missing_or_nothing_readable(tmp_path):
+    assert sk.run(_parse(["sketchify", str(tmp_path / "nope"), "-o", str(tmp_path / "o")])) == 2
+    junk = tmp_path / "junk"
+    junk.mkdir()
+    (junk / "x.jpg").write_bytes(b"\x00\x01")
+    assert sk.run(_parse(["sketchify", str(junk), "-o", str(tmp_path / "o2"), "--workers", "1"])) == 2
+
+
+def test_folder_skips_second_photo_with_the_same_stem(tmp_path):
+    src = tmp_path / "photos"
+    src.mkdir()
+    rgb, _ = synthetic_face(64, 64)
+    Image.fromarray(rgb).save(src / "x.jpg")
+    Image.fromarray(rgb).save(src / "x.png")
+    res = sk.sketchify_folder(src, tmp_path / "out", size=64, workers=1)
+    assert (res["written"], res["skipped"]) == (1, 1)
+    assert "same stem" in res["skipped_files"][0][1]
