@@ -146,10 +146,10 @@ def compact() -> ModelConfig:
         image_decoder_channels=[128, 64, 32, 16, 16],
         feature_decoder_channels=[128, 64, 64, 32, 32],
         feature_channels=16,
-        ngf=32,
+        ngf=24,
         n_downsample=3,
         n_blocks=6,
-        ndf=32,
+        ndf=16,
         n_layers_d=3,
         num_d=2,
     )

@@ -137,11 +137,7 @@ class Trainer:
         jt.set_global_seed(cfg.seed)
         self.nets = DFDNetworks(self.mcfg)
         if init is not None:
-            src = DeepFaceDrawing.from_pretrained(init)
-            if src.cfg != self.mcfg:
-                raise ValueError(f"{init}: its model config differs from this run's")
-            load_strict(self.nets, state_numpy(src.nets), str(init))
-            self.banks, self.default_gender = src.banks, src.default_gender
+            self._load_init(Path(init))
         self.boxes = self.mcfg.boxes()
         if cfg.stage == "stage1":
             self.trainable = [self.nets.encoders, self.nets.image_decoders]
@@ -160,6 +156,21 @@ class Trainer:
             self.perceptual = perceptual
         self._broadcast()
         self._set_modes()
+
+    def _load_init(self, init: Path) -> None:
+        """Take the CE (encoders, stage-I decoders) and banks of a stage-I model.
+
+        In stage I the FM and IS networks are never trained, so only CE must match:
+        stage II may use a different generator or discriminator width.
+        """
+        src = DeepFaceDrawing.from_pretrained(init)
+        ce_fields = ("image_size", "latent_dim", "encoder_channels", "image_decoder_channels")
+        diff = [f for f in ce_fields if getattr(src.cfg, f) != getattr(self.mcfg, f)]
+        if diff:
+            raise ValueError(f"{init}: its component embedding differs from this run's model in {', '.join(diff)}")
+        for group in ("encoders", "image_decoders"):
+            load_strict(getattr(self.nets, group), state_numpy(getattr(src.nets, group)), f"{init} ({group})")
+        self.banks, self.default_gender = src.banks, src.default_gender
 
     def _broadcast(self) -> None:
         """Under MPI every rank starts from rank 0's weights, the untrained ones included."""
@@ -381,7 +392,8 @@ class Trainer:
         if self.rank == 0:
             (self.run / "train_config.json").write_text(json.dumps(self.cfg.to_dict(), indent=2) + "\n")
         end = self.cfg.steps if max_steps is None else min(self.cfg.steps, self.step + max_steps)
-        bar = Progress(end - self.step, f"{self.cfg.stage}", unit="img") if self.rank == 0 else None
+        bar = Progress(end - self.step, f"{self.cfg.stage}", unit="step") if self.rank == 0 else None
+        t_start, done0 = time.perf_counter(), self.step
         t_last, imgs = time.perf_counter(), 0
         try:
             while self.step < end:
@@ -400,7 +412,8 @@ class Trainer:
                                                 "lr": self.opt_g.lr, **vals}) + "\n")
                     main = vals.get("loss", vals.get("loss_g", 0.0))
                     extra = f" d {vals['loss_d']:.3f}" if "loss_d" in vals else ""
-                    bar.update(1, f"loss {main:.4f}{extra}")
+                    ips = (self.step - done0) * self.cfg.batch_size * self.world / max(now - t_start, 1e-9)
+                    bar.update(1, f"{ips:.1f} img/s loss {main:.4f}{extra}")
                 if self.step % self.cfg.snapshot_every == 0 or self.step == end:
                     self.snapshot()
         finally:
