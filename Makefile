@@ -1,5 +1,5 @@
 # The two commands of the README. Both set everything up first (idempotent).
-.PHONY: setup demo test lint
+.PHONY: setup demo test lint serve
 
 setup:
 	@bash scripts/setup.sh
@@ -12,3 +12,6 @@ test: setup
 
 lint: setup
 	.venv/bin/ruff check jdfd tests examples
+
+serve: setup
+	.venv/bin/jdfd serve

@@ -5,7 +5,7 @@ setup(
     version="0.1.0",
     description="DeepFaceDrawing (SIGGRAPH 2020) in Jittor: sketch to face, with training",
     packages=find_packages(include=["jdfd", "jdfd.*"]),
-    package_data={"jdfd": ["configs/*.json"]},
+    package_data={"jdfd": ["configs/*.json", "app/static/*"]},
     python_requires=">=3.9",
     install_requires=[
         "scipy",  # ndimage for sketch synthesis and augmentation (scikit-learn needs it anyway)
@@ -16,8 +16,10 @@ setup(
         "matplotlib",
     ],
     extras_require={
-        # test runner and linter
-        "dev": ["pytest", "ruff", "safetensors"],
+        # test runner, linter, and what the tests exercise (playwright drives Debian's chromium)
+        "dev": ["pytest", "ruff", "safetensors", "flask>=3.1", "playwright"],
+        # jdfd serve: the drawing web app
+        "serve": ["flask>=3.1"],
     },
     entry_points={"console_scripts": ["jdfd=jdfd.cli:main"]},
 )

@@ -159,7 +159,7 @@ def _optional_commands() -> list:
     import importlib  # noqa: PLC0415
 
     mods = []
-    for name in ("jdfd.sketchify", "jdfd.training.cli"):
+    for name in ("jdfd.sketchify", "jdfd.training.cli", "jdfd.app"):
         try:
             mods.append(importlib.import_module(name))
         except ModuleNotFoundError as e:

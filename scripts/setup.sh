@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."
 need_apt=()
 [ -e /usr/include/dnnl.hpp ] || need_apt+=(libdnnl-dev)
 command -v mpirun >/dev/null 2>&1 || need_apt+=(openmpi-bin libopenmpi-dev)
+command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)  # browser tests of the web app
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "[setup] installing ${need_apt[*]} (Debian packages)"
@@ -25,7 +26,7 @@ fi
 stamp=.venv/.jdfd-installed
 if [ ! -f "$stamp" ] || [ setup.py -nt "$stamp" ]; then
   echo "[setup] installing jdfd and its dependencies into .venv"
-  .venv/bin/pip install -q --disable-pip-version-check -e ".[dev]"
+  .venv/bin/pip install -q --disable-pip-version-check -e ".[dev,serve]"
   touch "$stamp"
 fi
 # Wires Debian's oneDNN into Jittor and does Jittor's first compile (~2 min once).
