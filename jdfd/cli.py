@@ -81,6 +81,10 @@ def run_generate(args) -> int:
     from jdfd.components import SketchError  # noqa: PLC0415
     from jdfd.weights.strict import WeightsError  # noqa: PLC0415
 
+    if not args.model and not args.params and not (DEFAULT_MODEL / "config.json").exists():
+        _err(f"no model is shipped in {DEFAULT_MODEL} yet: pass --model DIR (jdfd format) or --params DIR "
+             "(the authors' Params/), or train one (README, Training)")
+        return 2
     try:
         model = load_model(args.model, args.params)
     except (WeightsError, ValueError, OSError) as e:
