@@ -141,7 +141,7 @@ def compact() -> ModelConfig:
     return ModelConfig(
         name="compact",
         image_size=256,
-        latent_dim=256,
+        latent_dim=128,  # keeps the fully connected layers, and so the shipped files, small
         encoder_channels=[16, 32, 64, 128],
         image_decoder_channels=[128, 64, 32, 16, 16],
         feature_decoder_channels=[128, 64, 64, 32, 32],
