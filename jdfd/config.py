@@ -142,9 +142,9 @@ def compact() -> ModelConfig:
         name="compact",
         image_size=256,
         latent_dim=128,  # keeps the fully connected layers, and so the shipped files, small
-        encoder_channels=[16, 32, 64, 128],
-        image_decoder_channels=[128, 64, 32, 16, 16],
-        feature_decoder_channels=[128, 64, 64, 32, 32],
+        encoder_channels=[16, 32, 64, 64],
+        image_decoder_channels=[64, 64, 32, 16, 16],
+        feature_decoder_channels=[64, 64, 64, 32, 32],
         feature_channels=16,
         ngf=24,
         n_downsample=3,
