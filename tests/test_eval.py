@@ -1,0 +1,40 @@
+import json
+
+import numpy as np
+from conftest import draw_sketch
+from PIL import Image
+
+from jdfd.cli import main
+
+
+def test_eval_runs_end_to_end_on_a_tiny_model(tmp_path, tiny_model_dir, capsys):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for i in range(3):
+        sk = draw_sketch(i)
+        Image.fromarray(np.where(sk[:, :, None] < 128, 40, 180).astype(np.uint8).repeat(3, axis=2)).save(
+            photos / f"p{i}.jpg")
+    out = tmp_path / "eval"
+    code = main(["eval", "--model", str(tiny_model_dir), "--photos", str(photos), "--out", str(out),
+                 "--blends", "1,0", "--degrade", "drop,jitter", "--strengths", "1", "--no-fid", "--k", "3"])
+    assert code == 0, capsys.readouterr().err
+    res = json.loads((out / "results.json").read_text())
+    assert res["n_images"] == 3
+    # clean + 2 degradations, each for 2 blends
+    assert len(res["rows"]) == 6
+    assert {r["method"] for r in res["rows"]} == {"w=1", "w=0"}
+    for r in res["rows"]:
+        assert 0 <= r["l1"] <= 1 and 0 <= r["ssim"] <= 1 and r["psnr"] > 0
+    for f in ("results.md", "metrics_vs_strength.png", "grid.png"):
+        assert (out / f).exists()
+    assert "| drop | 1.00 | w=1 |" in (out / "results.md").read_text()
+
+
+def test_eval_bad_arguments(tmp_path, tiny_model_dir, capsys):
+    assert main(["eval", "--model", str(tiny_model_dir), "--photos", str(tmp_path / "none"), "--no-fid"]) == 2
+    assert "no such folder" in capsys.readouterr().err
+    (tmp_path / "p").mkdir()
+    Image.fromarray(draw_sketch(0)).convert("RGB").save(tmp_path / "p" / "a.jpg")
+    assert main(["eval", "--model", str(tiny_model_dir), "--photos", str(tmp_path / "p"), "--degrade", "smudge",
+                 "--no-fid", "--out", str(tmp_path / "o")]) == 2
+    assert "unknown degradation" in capsys.readouterr().err
