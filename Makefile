@@ -1,5 +1,5 @@
 # The two commands of the README. Both set everything up first (idempotent).
-.PHONY: setup demo test lint serve
+.PHONY: setup demo test lint serve bench
 
 setup:
 	@bash scripts/setup.sh
@@ -15,3 +15,7 @@ lint: setup
 
 serve: setup
 	.venv/bin/jdfd serve
+
+bench: setup
+	.venv/bin/pip install -q -e '.[bench]'
+	.venv/bin/jdfd bench

@@ -20,6 +20,8 @@ setup(
         "dev": ["pytest", "ruff", "safetensors", "flask>=3.1", "playwright"],
         # jdfd serve: the drawing web app
         "serve": ["flask>=3.1"],
+        # PyTorch twin of the networks, jdfd bench and its parity tests (the CPU build on these machines)
+        "bench": ["torch==2.13.0"],
     },
     entry_points={"console_scripts": ["jdfd=jdfd.cli:main"]},
 )

@@ -163,7 +163,7 @@ def _optional_commands() -> list:
     import importlib  # noqa: PLC0415
 
     mods = []
-    for name in ("jdfd.sketchify", "jdfd.training.cli", "jdfd.app", "jdfd.evaluation.cli"):
+    for name in ("jdfd.sketchify", "jdfd.training.cli", "jdfd.app", "jdfd.evaluation.cli", "jdfd.bench.cli"):
         try:
             mods.append(importlib.import_module(name))
         except ModuleNotFoundError as e:

@@ -1,0 +1,99 @@
+"""One stage-I or stage-II optimisation step of jdfd's trainer, in PyTorch (for timing).
+
+It does the work of :class:`jdfd.training.trainer.Trainer.train_step` with the
+perceptual loss off: stage I is the five autoencoders under summed MSE; stage II
+runs the frozen encoders, FM and IS against the multi-scale discriminator with
+LSGAN, feature matching and L1 (pix2pixHD weights from ``TrainConfig``). Adam as in
+the trainer. Gradients are computed for the updated networks only, as Jittor does.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from jdfd import components
+from jdfd.bench import workload
+from jdfd.bench.torch_twin import TwinNetworks, assemble, define_D
+from jdfd.bench.transfer import load_torch
+from jdfd.config import PARTS, ModelConfig
+
+LAMBDA_FEAT = 10.0
+LAMBDA_L1 = 10.0
+LR, BETAS = 2e-4, (0.5, 0.999)
+
+
+def _lsgan(preds: list[list[torch.Tensor]], real: bool) -> torch.Tensor:
+    target = 1.0 if real else 0.0
+    return sum(((s[-1] - target) ** 2).mean() for s in preds) / len(preds)
+
+
+def _feature_matching(fake: list[list[torch.Tensor]], real: list[list[torch.Tensor]], n_layers: int) -> torch.Tensor:
+    w = 4.0 / (n_layers + 1) / len(fake)
+    return sum((f - r).abs().mean() * w for fs, rs in zip(fake, real) for f, r in zip(fs[:-1], rs[:-1]))
+
+
+class TorchTrainer:
+    def __init__(self, cfg: ModelConfig, stage: str, device: torch.device, compile_: bool = False):
+        self.cfg, self.stage, self.dev = cfg, stage, device
+        nets = TwinNetworks(cfg)
+        load_torch(nets, workload.synthetic_state({k: tuple(v.shape) for k, v in nets.state_dict().items()}))
+        self.nets = nets.to(device).train()
+        c = torch.compile if compile_ else (lambda m: m)
+        self.enc = {p: c(nets.encoders[p]) for p in PARTS}
+        if stage == "stage1":
+            self.imdec = {p: c(nets.image_decoders[p]) for p in PARTS}
+            params = list(nets.encoders.parameters()) + list(nets.image_decoders.parameters())
+            self.opt_g = torch.optim.Adam(params, LR, betas=BETAS)
+            self.D = None
+        elif stage == "stage2":
+            for m in (nets.encoders, nets.image_decoders):  # CE frozen, BatchNorm on its running statistics
+                m.eval().requires_grad_(False)
+            self.dec = {p: c(nets.fm.decoder(p)) for p in PARTS}
+            self.G = c(nets.G)
+            D = define_D(cfg)
+            load_torch(D, workload.synthetic_state({k: tuple(v.shape) for k, v in D.state_dict().items()}, seed=1))
+            self.D_module = D.to(device).train()
+            self.D = c(self.D_module)
+            self.opt_g = torch.optim.Adam(list(nets.fm.parameters()) + list(nets.G.parameters()), LR, betas=BETAS)
+            self.opt_d = torch.optim.Adam(D.parameters(), LR, betas=BETAS)
+        else:
+            raise ValueError(f"stage must be stage1 or stage2, not {stage!r}")
+
+    def _t(self, a: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32)).to(self.dev)
+
+    def step(self, batch: dict) -> dict[str, float]:
+        x = {p: self._t(v) for p, v in workload.crops_of(batch["sketch"], self.cfg).items()}
+        if self.stage == "stage1":
+            loss = sum(F.mse_loss(self.imdec[p](self.enc[p](x[p])), x[p]) for p in PARTS)
+            self.opt_g.zero_grad(set_to_none=True)
+            loss.backward()
+            self.opt_g.step()
+            return {"loss": float(loss.item())}
+        with torch.no_grad():
+            codes = {p: self.enc[p](x[p]) for p in PARTS}
+        fm = self.nets.fm
+        fake = self.G(assemble({p: self.dec[p](codes[p]) for p in PARTS}, fm.boxes, fm.nose_crop))
+        sketch = self._t(components.normalise(batch["sketch"])[:, None])
+        real = self._t(batch["photo"])
+        pred_fake = self.D(torch.cat([sketch, fake.detach()], 1))
+        pred_real = self.D(torch.cat([sketch, real], 1))
+        d_fake, d_real = _lsgan(pred_fake, False), _lsgan(pred_real, True)
+        loss_d = 0.5 * (d_fake + d_real)
+        self.opt_d.zero_grad(set_to_none=True)
+        loss_d.backward()
+        self.opt_d.step()
+        pred_real = [[t.detach() for t in s] for s in pred_real]
+        self.D_module.requires_grad_(False)  # G's loss needs no gradient for D's weights
+        pred_fake = self.D(torch.cat([sketch, fake], 1))
+        g_gan = _lsgan(pred_fake, True)
+        g_feat = _feature_matching(pred_fake, pred_real, self.cfg.n_layers_d)
+        g_l1 = (fake - real).abs().mean()
+        loss_g = g_gan + LAMBDA_FEAT * g_feat + LAMBDA_L1 * g_l1
+        self.opt_g.zero_grad(set_to_none=True)
+        loss_g.backward()
+        self.opt_g.step()
+        self.D_module.requires_grad_(True)
+        return {"loss_d": float(loss_d.item()), "loss_g": float(loss_g.item())}

@@ -1,0 +1,357 @@
+"""One framework's measurements, in a process of its own: ``python -m jdfd.bench.worker SPEC.json OUT.json``.
+
+A fresh process per framework keeps the frameworks from sharing thread pools,
+allocators or caches, and makes ``ru_maxrss`` (the resident-set high-water mark)
+that framework's own peak memory. The spec says what to run; the result is JSON.
+
+Frameworks: ``jittor`` (jdfd's own inference code, ``DeepFaceDrawing``),
+``jittor-fast`` (:mod:`jdfd.bench.fast`), ``jittor-nodnnl`` (Jittor with oneDNN off,
+set by the parent through ``use_mkl=0``), ``torch`` (eager) and ``torch-compile``.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import os
+import platform
+import resource
+import sys
+import tempfile
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from jdfd.bench import workload
+from jdfd.config import PARTS, ModelConfig
+
+JITTOR_FRAMEWORKS = ("jittor", "jittor-fast", "jittor-nodnnl")
+TORCH_FRAMEWORKS = ("torch", "torch-compile")
+FRAMEWORKS = JITTOR_FRAMEWORKS + TORCH_FRAMEWORKS
+
+
+def peak_rss_mb() -> float:
+    """This process's resident-set high-water mark (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def _clock(fn: Callable[[Any], Any], arg: Any) -> tuple[float, Any]:
+    t0 = time.perf_counter()
+    out = fn(arg)
+    return time.perf_counter() - t0, out
+
+
+# ---------------------------------------------------------------------------- Jittor
+class JittorBackend:
+    """jdfd's real inference code (or the fast path), timed stage by stage."""
+
+    def __init__(self, cfg: ModelConfig, device: str, fast: bool):
+        from jdfd import runtime  # noqa: PLC0415
+
+        self.jt = runtime.jittor(device)
+        self.cfg, self.device, self.fast = cfg, device, fast
+        self.info = {"jittor": self.jt.__version__, "onednn": runtime.dnnl_active() if device == "cpu" else None,
+                     "use_cuda": int(self.jt.flags.use_cuda)}
+
+    def build(self, banks: dict) -> None:
+        from jdfd.bench.fast import FastDFD  # noqa: PLC0415
+        from jdfd.model import DFDNetworks  # noqa: PLC0415
+        from jdfd.pipeline import DeepFaceDrawing  # noqa: PLC0415
+        from jdfd.weights.strict import load_strict  # noqa: PLC0415
+
+        nets = DFDNetworks(self.cfg)
+        load_strict(nets, workload.synthetic_state(_shapes(nets)), "synthetic weights")
+        self.model = DeepFaceDrawing(self.cfg, nets, {"bench": banks}, "bench")
+        self.nets = nets
+        self.engine = FastDFD(self.model) if self.fast else None
+
+    # inference stages: numpy in, numpy out (the host copy is part of every stage)
+    def encoders(self, crops: dict) -> dict:
+        if self.engine is not None:
+            return self.engine.encode_crops(crops)
+        jt = self.jt
+        with jt.no_grad():
+            return {p: v.numpy() for p, v in self.nets.encode({p: jt.array(c) for p, c in crops.items()}).items()}
+
+    def encoder(self, part: str) -> Callable:
+        jt = self.jt
+
+        def run(x: np.ndarray) -> np.ndarray:
+            with jt.no_grad():
+                return self.nets.encoders[part](jt.array(x)).numpy()
+        return run
+
+    def fm_decoder(self, part: str) -> Callable:
+        jt = self.jt
+
+        def run(z: np.ndarray) -> np.ndarray:
+            with jt.no_grad():
+                return self.nets.fm.decoder(part)(jt.array(z)).numpy()
+        return run
+
+    def fm(self, codes: dict) -> np.ndarray:
+        if self.engine is not None:
+            return self.engine.feature_map(codes)
+        jt = self.jt
+        with jt.no_grad():
+            return self.nets.fm({p: jt.array(v) for p, v in codes.items()}).numpy()
+
+    def generator(self, fmap: np.ndarray) -> np.ndarray:
+        if self.engine is not None:
+            return self.engine.generator(fmap)
+        jt = self.jt
+        with jt.no_grad():
+            return self.nets.G(jt.array(fmap)).numpy()
+
+    def end_to_end(self, sketches: np.ndarray) -> np.ndarray:
+        if self.engine is not None:
+            return self.engine.faces(sketches)
+        codes, _ = self.model.project(self.model.encode(sketches))
+        return self.model.synthesize(codes)
+
+    # training: jdfd's own Trainer, perceptual loss off (the twin has no VGG)
+    def trainer(self, stage: str, batch_size: int) -> Callable[[dict], dict]:
+        from jdfd.training.trainer import TrainConfig, Trainer  # noqa: PLC0415
+        from jdfd.weights.strict import load_strict  # noqa: PLC0415
+
+        tc = TrainConfig(stage=stage, model=self.cfg.to_dict(), batch_size=batch_size, perceptual=False, steps=10**6)
+        # the run folder is only written by fit(), which is never called here
+        tr = Trainer(tc, Path(tempfile.gettempdir()) / "jdfd-bench-run", None, perceptual=None)
+        load_strict(tr.nets, workload.synthetic_state(_shapes(tr.nets)), "synthetic weights")
+        if tr.D is not None:
+            load_strict(tr.D, workload.synthetic_state(_shapes(tr.D), seed=1), "synthetic D weights")
+        return tr.train_step
+
+    def settle(self) -> None:
+        pass
+
+    def gpu_peak_mb(self) -> float | None:
+        return None  # Jittor keeps no peak counter; the report says so
+
+    def release(self) -> None:
+        gc.collect()
+        self.jt.gc()
+
+
+def _shapes(module) -> dict[str, tuple[int, ...]]:
+    return {k: tuple(v.shape) for k, v in module.state_dict().items()}
+
+
+# ---------------------------------------------------------------------------- PyTorch
+class TorchBackend:
+    """The PyTorch twin, eager or through ``torch.compile`` (each network compiled on its own)."""
+
+    def __init__(self, cfg: ModelConfig, device: str, compile_: bool):
+        import torch  # noqa: PLC0415
+
+        self.torch = torch
+        self.cfg, self.compile = cfg, compile_
+        self.dev = torch.device(device)
+        self.info = {"torch": torch.__version__, "threads": torch.get_num_threads(),
+                     "mkldnn": bool(torch.backends.mkldnn.is_available())}
+        if device == "cuda":
+            self.info["gpu"] = torch.cuda.get_device_name(0)
+
+    def _c(self, fn: Callable) -> Callable:
+        return self.torch.compile(fn) if self.compile else fn
+
+    def build(self, banks: dict) -> None:
+        from jdfd.bench.torch_twin import TwinNetworks, assemble  # noqa: PLC0415
+        from jdfd.bench.transfer import load_torch  # noqa: PLC0415
+
+        nets = TwinNetworks(self.cfg)
+        load_torch(nets, workload.synthetic_state(_shapes(nets)), "synthetic weights")
+        self.nets = nets.to(self.dev).eval()
+        self.banks = banks
+        self.assemble = assemble
+        self.enc = {p: self._c(nets.encoders[p]) for p in PARTS}
+        self.dec = {p: self._c(nets.fm.decoder(p)) for p in PARTS}
+        self.G = self._c(nets.G)
+
+    def _in(self, a: np.ndarray):
+        return self.torch.from_numpy(np.ascontiguousarray(a)).to(self.dev)
+
+    @staticmethod
+    def _out(t) -> np.ndarray:
+        return t.detach().cpu().numpy()
+
+    def encoders(self, crops: dict) -> dict:
+        with self.torch.no_grad():
+            return {p: self._out(self.enc[p](self._in(crops[p]))) for p in PARTS}
+
+    def encoder(self, part: str) -> Callable:
+        def run(x: np.ndarray) -> np.ndarray:
+            with self.torch.no_grad():
+                return self._out(self.enc[part](self._in(x)))
+        return run
+
+    def fm_decoder(self, part: str) -> Callable:
+        def run(z: np.ndarray) -> np.ndarray:
+            with self.torch.no_grad():
+                return self._out(self.dec[part](self._in(z)))
+        return run
+
+    def _fm(self, codes: dict):
+        return self.assemble({p: self.dec[p](self._in(np.asarray(codes[p], np.float32))) for p in PARTS},
+                             self.nets.fm.boxes, self.nets.fm.nose_crop)
+
+    def fm(self, codes: dict) -> np.ndarray:
+        with self.torch.no_grad():
+            return self._out(self._fm(codes))
+
+    def generator(self, fmap: np.ndarray) -> np.ndarray:
+        with self.torch.no_grad():
+            return self._out(self.G(self._in(fmap)))
+
+    def end_to_end(self, sketches: np.ndarray) -> np.ndarray:
+        codes = workload.project_codes(self.encoders(workload.crops_of(sketches, self.cfg)), self.banks)
+        with self.torch.no_grad():
+            return workload.to_uint8_rgb(self._out(self.G(self._fm(codes))))
+
+    def trainer(self, stage: str, batch_size: int) -> Callable[[dict], dict]:
+        from jdfd.bench.torch_train import TorchTrainer  # noqa: PLC0415
+
+        return TorchTrainer(self.cfg, stage, self.dev, self.compile).step
+
+    def gpu_peak_mb(self) -> float | None:
+        if self.dev.type != "cuda":
+            return None
+        return self.torch.cuda.max_memory_allocated(self.dev) / 2**20
+
+    def settle(self) -> None:
+        """After warm-up: stop torch.compile's compile-worker processes, which otherwise keep taking CPU time."""
+        if self.compile:
+            try:
+                from torch._inductor.async_compile import shutdown_compile_workers  # noqa: PLC0415
+
+                shutdown_compile_workers()
+            except (ImportError, AttributeError):
+                pass
+
+    def release(self) -> None:
+        gc.collect()
+
+
+# ---------------------------------------------------------------------------- the measurements
+def run_infer(backend, cfg: ModelConfig, spec: dict) -> dict:
+    out: dict[str, Any] = {}
+    for b in spec["batches"]:
+        sketches = workload.synthetic_sketches(b, cfg.image_size, spec.get("seed", 0))
+        crops = workload.crops_of(sketches, cfg)
+        first: dict[str, float] = {}
+        first["end_to_end"], faces = _clock(backend.end_to_end, sketches)  # cold: includes compilation
+        calls: dict[str, tuple[Callable, Any]] = {}
+        if spec.get("stages", True):
+            first["encoders"], codes = _clock(backend.encoders, crops)
+            first["projection"], pcodes = _clock(lambda c: workload.project_codes(c, backend.banks), codes)
+            first["fm"], fmap = _clock(backend.fm, pcodes)
+            first["generator"], _ = _clock(backend.generator, fmap)
+            calls = {"encoders": (backend.encoders, crops),
+                     "projection": (lambda c: workload.project_codes(c, backend.banks), codes),
+                     "fm": (backend.fm, pcodes), "generator": (backend.generator, fmap)}
+            if spec.get("parts"):
+                for p in PARTS:
+                    for name, fn, arg in ((f"encoder.{p}", backend.encoder(p), crops[p]),
+                                          (f"fm_decoder.{p}", backend.fm_decoder(p), pcodes[p])):
+                        first[name], _ = _clock(fn, arg)
+                        calls[name] = (fn, arg)
+        calls["end_to_end"] = (backend.end_to_end, sketches)
+        for _ in range(spec.get("warmup", 1)):
+            for fn, arg in calls.values():
+                fn(arg)
+        backend.settle()
+        times: dict[str, list[float]] = {k: [] for k in calls}
+        for _ in range(spec["reps"]):
+            for name, (fn, arg) in calls.items():
+                times[name].append(_clock(fn, arg)[0])
+        if spec.get("save_dir"):
+            np.save(Path(spec["save_dir"]) / f"faces_b{b}.npy", faces)
+        out[str(b)] = {"first_s": first, "times_s": times, "peak_rss_mb": peak_rss_mb(),
+                       "gpu_peak_mb": backend.gpu_peak_mb()}
+    return out
+
+
+def run_train(backend, cfg: ModelConfig, spec: dict) -> dict:
+    out: dict[str, Any] = {}
+    for b in spec["batches"]:
+        batch = {"sketch": workload.synthetic_sketches(b, cfg.image_size, spec.get("seed", 0)),
+                 "photo": workload.synthetic_photos(b, cfg.image_size, spec.get("seed", 0))}
+        res: dict[str, Any] = {"first_s": {}, "times_s": {}, "setup_s": {}, "losses": {}, "peak_rss_mb": {}}
+        for stage in ("stage1", "stage2"):
+            name = f"train_{stage}"
+            t0 = time.perf_counter()
+            step = backend.trainer(stage, b)
+            res["setup_s"][name] = time.perf_counter() - t0
+            res["first_s"][name], losses = _clock(step, batch)
+            for _ in range(spec.get("warmup", 1)):
+                step(batch)
+            backend.settle()
+            ts = []
+            for _ in range(spec["reps"]):
+                dt, losses = _clock(step, batch)
+                ts.append(dt)
+            res["times_s"][name] = ts
+            res["losses"][name] = {k: float(v) for k, v in losses.items()}
+            res["peak_rss_mb"][name] = peak_rss_mb()
+            res.setdefault("gpu_peak_mb", {})[name] = backend.gpu_peak_mb()
+            del step
+            backend.release()
+        out[str(b)] = res
+    return out
+
+
+def run_spec(spec: dict) -> dict:
+    t0 = time.perf_counter()
+    fw = spec["framework"]
+    cfg = ModelConfig.from_dict(spec["config"])
+    device = spec.get("device", "cpu")
+    if fw in JITTOR_FRAMEWORKS:
+        backend: Any = JittorBackend(cfg, device, fast=fw == "jittor-fast")
+    elif fw in TORCH_FRAMEWORKS:
+        backend = TorchBackend(cfg, device, compile_=fw == "torch-compile")
+    else:
+        raise ValueError(f"unknown framework {fw!r} (one of {', '.join(FRAMEWORKS)})")
+    result: dict[str, Any] = {"framework": fw, "config": cfg.name, "mode": spec["mode"], "device": device,
+                              "info": {**backend.info, "numpy": np.__version__, "python": platform.python_version(),
+                                       "omp_num_threads": os.environ.get("OMP_NUM_THREADS")},
+                              "import_s": time.perf_counter() - t0}
+    banks = workload.synthetic_banks(cfg, spec.get("bank_size", 2000), spec.get("seed", 0))
+    backend.banks = banks
+    if spec["mode"] == "infer":
+        t1 = time.perf_counter()
+        backend.build(banks)
+        result["build_s"] = time.perf_counter() - t1
+        result["batches"] = run_infer(backend, cfg, spec)
+    elif spec["mode"] == "train":
+        result["batches"] = run_train(backend, cfg, spec)
+    else:
+        raise ValueError(f"unknown mode {spec['mode']!r}")
+    result["peak_rss_mb"] = peak_rss_mb()
+    result["wall_s"] = time.perf_counter() - t0
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 2:
+        print("usage: python -m jdfd.bench.worker SPEC.json OUT.json", file=sys.stderr)
+        return 2
+    spec = json.loads(Path(args[0]).read_text())
+    try:
+        result = run_spec(spec)
+        rc = 0
+    except Exception as e:  # noqa: BLE001  (the parent records the failure and goes on)
+        result = {"framework": spec.get("framework"), "mode": spec.get("mode"),
+                  "error": f"{type(e).__name__}: {e}", "traceback": traceback.format_exc(limit=20),
+                  "peak_rss_mb": peak_rss_mb()}
+        rc = 1
+    Path(args[1]).write_text(json.dumps(result, indent=1) + "\n")
+    return rc
+
+
+if __name__ == "__main__":
+    sys.exit(main())
