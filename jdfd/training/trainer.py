@@ -337,7 +337,6 @@ class Trainer:
         """Rows of (sketch, output, target) for the first validation samples."""
         n = min(self.cfg.num_samples, len(self.val))
         rows = []
-        was = [m.is_train for m in (self.nets.encoders, self.nets.fm, self.nets.G, self.nets.image_decoders)]
         self.nets.eval()
         with jt.no_grad():
             for i in range(n):
@@ -356,9 +355,7 @@ class Trainer:
                     photo = np.clip((self.val.photo(i) + 1) * 127.5, 0, 255).astype(np.uint8)
                     rows.append([sk_rgb, np.clip((fake[0].transpose(1, 2, 0) + 1) * 127.5, 0, 255).astype(np.uint8),
                                  photo])
-        for m, w in zip((self.nets.encoders, self.nets.fm, self.nets.G, self.nets.image_decoders), was):
-            m.is_train = w
-        self._set_modes()
+        self._set_modes()  # back to training modes (CE stays in eval in stage II)
         return np.concatenate([np.concatenate(r, axis=1) for r in rows], axis=0)
 
     def snapshot(self) -> None:
