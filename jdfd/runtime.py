@@ -8,6 +8,7 @@ but no GPU a plain ``import jittor`` fails.
 from __future__ import annotations
 
 import glob
+import json
 import os
 import shutil
 import subprocess
@@ -23,7 +24,19 @@ DNNL_DIRNAME = "dnnl_lnx_2.2.0_cpu_gomp"
 
 
 def jittor_home() -> Path:
-    return Path(os.environ.get("JITTOR_HOME") or Path.home())
+    """Where Jittor keeps its caches: $JITTOR_HOME, else the home Jittor remembered, else ~.
+
+    Jittor writes a $JITTOR_HOME it has seen into ~/.cache/jittor/config.json and keeps
+    using it later, so oneDNN must be wired there too.
+    """
+    env = os.environ.get("JITTOR_HOME")
+    if env:
+        return Path(env)
+    try:
+        remembered = json.loads((Path.home() / ".cache" / "jittor" / "config.json").read_text()).get("JITTOR_HOME")
+    except (OSError, ValueError, AttributeError):
+        remembered = None
+    return Path(remembered) if remembered else Path.home()
 
 
 def dnnl_dir() -> Path:
