@@ -25,6 +25,7 @@ def add_parser(sub) -> None:
                    help="degradations (comma list; 'none' for clean sketches only)")
     p.add_argument("--strengths", default="0.5,1", help="degradation strengths (default 0.5,1)")
     p.add_argument("--limit", type=int, help="use only the first N photos")
+    p.add_argument("--baseline", help="also evaluate this baseline model folder (jdfd train baseline)")
     p.add_argument("--k", type=int, default=15)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-fid", action="store_true", help="skip FID/KID (no Inception weights needed)")
@@ -46,9 +47,14 @@ def run(args) -> int:
         spec = EvalSpec(blends=_floats(args.blends), kinds=kinds, strengths=_floats(args.strengths),
                         limit=args.limit, seed=args.seed, fid=not args.no_fid, k=args.k)
         methods = {f"w={b:g}": (lambda s, b=b: model.generate(s, blend=b, k=spec.k).image) for b in spec.blends}
+        if args.baseline:
+            from jdfd.baseline import SketchBaseline  # noqa: PLC0415
+
+            base = SketchBaseline.from_pretrained(args.baseline)
+            methods["baseline"] = lambda s: base.generate(s).image
         res = evaluate(methods, Path(args.photos), Path(args.out), spec,
                        Path(args.sketches) if args.sketches else None)
-    except (FileNotFoundError, ValueError, OSError) as e:
+    except (FileNotFoundError, ValueError, OSError) as e:  # WeightsError is a ValueError
         print(f"jdfd: error: {e}", file=sys.stderr)
         return 2
     print((Path(args.out) / "results.md").read_text())

@@ -33,10 +33,11 @@ def _data_dirs(data: str, photos: str | None) -> tuple[Path, Path | None]:
 
 
 def add_parser(sub) -> None:
-    t = sub.add_parser("train", help="train stage I (component autoencoders) or stage II (FM + IS)",
+    t = sub.add_parser("train", help="train stage I (component autoencoders), stage II (FM + IS) or the baseline",
                        description="Resumable training. Writes checkpoints, log.jsonl, plots/, samples/ and "
                                    "export/ into the run folder.")
-    t.add_argument("stage", choices=["stage1", "stage2"])
+    t.add_argument("stage", choices=["stage1", "stage2", "baseline"],
+                   help="baseline: the pix2pixHD-style sketch-to-image generator the paper compares against")
     t.add_argument("--config", required=True, help="training config JSON, or a shipped name (e.g. compact_stage1)")
     t.add_argument("--data", required=True, help="sketch folder (or a folder with sketches/ and photos/)")
     t.add_argument("--photos", help="photo folder, files named like the sketches (stage II)")
@@ -85,14 +86,14 @@ def make_trainer(args, cfg_path: Path):
         cfg.perceptual = False
     mcfg = cfg.model_config()
     sketches, photos = _data_dirs(args.data, args.photos)
-    data = PairDataset(sketches, photos if args.stage == "stage2" else None, mcfg.image_size, cfg.augment,
+    data = PairDataset(sketches, photos if args.stage != "stage1" else None, mcfg.image_size, cfg.augment,
                        cfg.seed, args.limit)
     val = None
     if args.val_data:
         vs, vp = _data_dirs(args.val_data, args.val_photos)
-        val = PairDataset(vs, vp if args.stage == "stage2" else None, mcfg.image_size)
+        val = PairDataset(vs, vp if args.stage != "stage1" else None, mcfg.image_size)
     perceptual = None
-    if args.stage == "stage2":
+    if args.stage != "stage1":
         if cfg.perceptual:
             from jdfd.training.perceptual import PerceptualLoss  # noqa: PLC0415
 

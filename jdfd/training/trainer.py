@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from jdfd import components
+from jdfd.baseline import BaselineNetworks, SketchBaseline, sketch_input
 from jdfd.config import PARTS, ModelConfig, get_config
 from jdfd.model import DFDNetworks
 from jdfd.networks import define_D
@@ -39,11 +40,12 @@ from jdfd.weights.strict import load_strict, state_numpy
 jt = jittor()
 
 CHECKPOINT = "checkpoint.safetensors"
+STAGES = ("stage1", "stage2", "baseline")
 
 
 @dataclass
 class TrainConfig:
-    stage: str = "stage1"  # stage1: component autoencoders; stage2: FM + IS against D
+    stage: str = "stage1"  # stage1: CE autoencoders; stage2: FM + IS against D; baseline: sketch → G directly
     model: str | dict = "compact"  # preset name or a ModelConfig dict
     steps: int = 2000
     batch_size: int = 4
@@ -82,8 +84,8 @@ class TrainConfig:
         if isinstance(d.get("augment"), dict):
             d["augment"] = AugmentConfig(**d["augment"])
         cfg = cls(**d)
-        if cfg.stage not in ("stage1", "stage2"):
-            raise ValueError(f"stage must be stage1 or stage2, not {cfg.stage!r}")
+        if cfg.stage not in STAGES:
+            raise ValueError(f"stage must be one of {', '.join(STAGES)}, not {cfg.stage!r}")
         return cfg
 
     @classmethod
@@ -133,9 +135,9 @@ class Trainer:
         self.step = 0
         self.banks = {}
         self.default_gender = None
-        self._initialised = init is not None  # stage II must start from stage-I encoders
         jt.set_global_seed(cfg.seed)
-        self.nets = DFDNetworks(self.mcfg)
+        self.nets = BaselineNetworks(self.mcfg) if cfg.stage == "baseline" else DFDNetworks(self.mcfg)
+        self._initialised = init is not None or cfg.stage == "baseline"  # only stage II needs an init model
         if init is not None:
             self._load_init(Path(init))
         self.boxes = self.mcfg.boxes()
@@ -145,11 +147,14 @@ class Trainer:
             self.D = None
         else:
             if data is not None and not data.has_photos:
-                raise ValueError("stage 2 needs photos beside the sketches (--photos)")
-            # CE is frozen: no gradients, and BatchNorm keeps its stage-I statistics
-            for p in _params(self.nets.encoders, self.nets.image_decoders):
-                p.stop_grad()
-            self.trainable = [self.nets.fm, self.nets.G]
+                raise ValueError(f"{cfg.stage} needs photos beside the sketches (--photos)")
+            if cfg.stage == "baseline":
+                self.trainable = [self.nets.G]
+            else:
+                # CE is frozen: no gradients, and BatchNorm keeps its stage-I statistics
+                for p in _params(self.nets.encoders, self.nets.image_decoders):
+                    p.stop_grad()
+                self.trainable = [self.nets.fm, self.nets.G]
             self.D = define_D(self.mcfg)
             self.opt_g = jt.nn.Adam(_params(*self.trainable), cfg.lr, betas=(cfg.beta1, cfg.beta2))
             self.opt_d = jt.nn.Adam(_params(self.D), cfg.lr_d, betas=(cfg.beta1, cfg.beta2))
@@ -187,6 +192,7 @@ class Trainer:
         if self.cfg.stage == "stage2":
             self.nets.encoders.eval()
             self.nets.image_decoders.eval()
+        if self.D is not None:
             self.D.train()
 
     @classmethod
@@ -215,11 +221,13 @@ class Trainer:
         return out
 
     def _stage2_forward(self, batch: dict):
+        sketch = sketch_input(batch["sketch"])
+        if self.cfg.stage == "baseline":
+            return sketch, self.nets.G(sketch), jt.array(batch["photo"])
         x = self._inputs(batch)
         with jt.no_grad():
             codes = {p: v.detach() for p, v in self.nets.encode(x).items()}
         fake = self.nets.synthesize(codes)
-        sketch = jt.array(components.normalise(batch["sketch"])[:, None])
         real = jt.array(batch["photo"])
         return sketch, fake, real
 
@@ -327,7 +335,10 @@ class Trainer:
 
     # ------------------------------------------------------------------ outputs
     def export(self, out: Path | None = None, dtype: str = "float32") -> Path:
-        model = DeepFaceDrawing(self.mcfg, self.nets, self.banks, self.default_gender)
+        if self.cfg.stage == "baseline":
+            model = SketchBaseline(self.mcfg, self.nets)
+        else:
+            model = DeepFaceDrawing(self.mcfg, self.nets, self.banks, self.default_gender)
         path = model.save_pretrained(out or self.run / "export", dtype=dtype,
                                      extra={"trained": {"stage": self.cfg.stage, "steps": self.step}})
         self._set_modes()  # DeepFaceDrawing() switched the networks to eval
@@ -351,7 +362,10 @@ class Trainer:
                         recon[yy:yy + s, xx:xx + s] = np.clip((dec + 1) * 127.5, 0, 255).astype(np.uint8)
                     rows.append([sk_rgb, np.repeat(recon[:, :, None], 3, axis=2)])
                 else:
-                    fake = self.nets.synthesize(self.nets.encode(x)).numpy()
+                    if self.cfg.stage == "baseline":
+                        fake = self.nets.G(sketch_input(sk[None])).numpy()
+                    else:
+                        fake = self.nets.synthesize(self.nets.encode(x)).numpy()
                     photo = np.clip((self.val.photo(i) + 1) * 127.5, 0, 255).astype(np.uint8)
                     rows.append([sk_rgb, np.clip((fake[0].transpose(1, 2, 0) + 1) * 127.5, 0, 255).astype(np.uint8),
                                  photo])
