@@ -477,7 +477,8 @@ def test_browser_convert_button_pen_and_load(page, tmp_path):
     Image.fromarray(draw_sketch(5)).save(path)
     page.check("#realtime")
     page.set_input_files("#load", str(path))
-    page.wait_for_function("window.jdfd.state.ops.length === 2")
+    # a function, not a bare expression: Playwright eval()s expressions while polling, which our CSP forbids
+    page.wait_for_function("() => window.jdfd.state.ops.length === 2")
     assert np.abs(canvas_array(page)[..., 0].astype(int) - draw_sketch(5)).mean() < 1.0
     settle(page, n)
 
