@@ -11,7 +11,7 @@ test: setup
 	.venv/bin/python -m pytest -q tests
 
 lint: setup
-	.venv/bin/ruff check jdfd tests examples
+	.venv/bin/ruff check jdfd tests examples scripts
 
 serve: setup
 	.venv/bin/jdfd serve

@@ -25,8 +25,10 @@ def test_eval_runs_end_to_end_on_a_tiny_model(tmp_path, tiny_model_dir, capsys):
     assert {r["method"] for r in res["rows"]} == {"w=1", "w=0"}
     for r in res["rows"]:
         assert 0 <= r["l1"] <= 1 and 0 <= r["ssim"] <= 1 and r["psnr"] > 0
-    for f in ("results.md", "metrics_vs_strength.png", "grid.png"):
+    for f in ("results.md", "metrics_vs_strength.png", "grid.png", "samples.png"):
         assert (out / f).exists()
+    with Image.open(out / "samples.png") as im:  # a row per photo: sketch, w=1, w=0, photo
+        assert im.size == (4 * 192, 3 * 192)
     assert "| drop | 1.00 | w=1 |" in (out / "results.md").read_text()
 
 

@@ -58,5 +58,5 @@ def run(args) -> int:
         print(f"jdfd: error: {e}", file=sys.stderr)
         return 2
     print((Path(args.out) / "results.md").read_text())
-    print(f"{len(res['rows'])} rows written to {args.out}/results.json, results.md, metrics_vs_strength.png, grid.png")
+    print(f"{len(res['rows'])} rows written to {args.out}/results.json, results.md, metrics_vs_strength.png, grid.png, samples.png")
     return 0

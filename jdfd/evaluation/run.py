@@ -23,6 +23,7 @@ from jdfd.evaluation.degrade import DEGRADATIONS, degrade
 from jdfd.metrics import fid_from_features, kid_from_features, paired_means
 from jdfd.progress import Progress
 
+SAMPLE_ROWS = 6  # rows of samples.png
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg"}
 
 
@@ -88,6 +89,7 @@ def evaluate(methods: dict, photos: Path, out: Path, spec: EvalSpec, sketches: P
             real_feats = inception.features(real, progress=False)
     rows = []
     grid_cells: dict[tuple[str, float], dict[str, np.ndarray]] = {}
+    clean_samples: dict[str, np.ndarray] = {}  # the first SAMPLE_ROWS clean results of each method
     conds = conditions(spec)
     bar = Progress(len(conds) * len(methods) * len(names), "eval", unit="face")
     for kind, strength in conds:
@@ -111,12 +113,16 @@ def evaluate(methods: dict, photos: Path, out: Path, spec: EvalSpec, sketches: P
                 row["kid"], row["kid_std"] = kid_from_features(real_feats, ff, subset_size=size, seed=spec.seed)
             rows.append(row)
             grid_cells[(kind, strength)][label] = fakes[0]
+            if kind == "none":
+                clean_samples[label] = fakes[:SAMPLE_ROWS]
     bar.close()
     result = {"photos": str(photos), "n_images": len(names), "spec": spec.__dict__, "rows": rows}
     (out / "results.json").write_text(json.dumps(result, indent=2) + "\n")
     (out / "results.md").write_text(markdown_table(rows))
     plot_against_strength(rows, out)
     write_grid(grid_cells, list(methods), out / "grid.png", real[0])
+    if clean_samples:
+        write_samples(clean[:SAMPLE_ROWS], clean_samples, real[:SAMPLE_ROWS], out / "samples.png")
     return result
 
 
@@ -164,15 +170,25 @@ def plot_against_strength(rows: list[dict], out: Path) -> None:
     plt.close(fig)
 
 
+def _tile(a: np.ndarray, size: int) -> np.ndarray:
+    if a.ndim == 2:
+        a = np.repeat(a[:, :, None], 3, axis=2)
+    return np.asarray(Image.fromarray(a).resize((size, size), Image.BILINEAR))
+
+
+def write_samples(sketches: np.ndarray, faces: dict[str, np.ndarray], photos: np.ndarray, path: Path,
+                  size: int = 192) -> None:
+    """One row per photo (clean sketches): the sketch, each method's face, the photo."""
+    rows = [np.concatenate([_tile(sk, size)] + [_tile(f[i], size) for f in faces.values()] + [_tile(photos[i], size)],
+                           axis=1) for i, sk in enumerate(sketches)]
+    Image.fromarray(np.concatenate(rows, axis=0)).save(path)
+
+
 def write_grid(cells: dict, methods: list[str], path: Path, photo: np.ndarray, size: int = 192) -> None:
     """One row per condition: the degraded sketch, then each method's face, then the photo."""
-    def tile(a: np.ndarray) -> np.ndarray:
-        if a.ndim == 2:
-            a = np.repeat(a[:, :, None], 3, axis=2)
-        return np.asarray(Image.fromarray(a).resize((size, size), Image.BILINEAR))
-
     rows = []
     for key in cells:
         c = cells[key]
-        rows.append(np.concatenate([tile(c["sketch"])] + [tile(c[m]) for m in methods] + [tile(photo)], axis=1))
+        rows.append(np.concatenate([_tile(c["sketch"], size)] + [_tile(c[m], size) for m in methods]
+                                   + [_tile(photo, size)], axis=1))
     Image.fromarray(np.concatenate(rows, axis=0)).save(path)
