@@ -4,7 +4,7 @@ Starts ``jdfd serve`` the way a user would, opens it in headless Chromium (Playw
 turns real-time mode off, replays the pen strokes of one example sketch
 (``examples/make_sketches.py``) as mouse drags, presses Convert and saves the page.
 
-    .venv/bin/python scripts/app_screenshot.py                  # → docs/app.png
+    .venv/bin/python scripts/app_screenshot.py                  # → docs/app.jpg
     .venv/bin/python scripts/app_screenshot.py --sketch 02_short_hair_man --model pretrained
 """
 
@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sketch", default="01_clean_long_hair", help="example sketch whose strokes to draw")
     ap.add_argument("--model", help="model folder (default: jdfd serve's default, pretrained/)")
     ap.add_argument("--port", type=int, default=8765)
-    ap.add_argument("-o", "--out", default=str(ROOT / "docs" / "app.png"))
+    ap.add_argument("-o", "--out", default=str(ROOT / "docs" / "app.jpg"))
     args = ap.parse_args(argv)
 
     from playwright.sync_api import sync_playwright  # noqa: PLC0415

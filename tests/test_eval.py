@@ -31,6 +31,22 @@ def test_eval_runs_end_to_end_on_a_tiny_model(tmp_path, tiny_model_dir, capsys):
         assert im.size == (4 * 192, 3 * 192)
     assert "| drop | 1.00 | w=1 |" in (out / "results.md").read_text()
 
+    # --merge adds a method without recomputing the others: their rows stay exactly as they were
+    code = main(["eval", "--model", str(tiny_model_dir), "--photos", str(photos), "--out", str(out),
+                 "--blends", "0.5", "--degrade", "drop,jitter", "--strengths", "1", "--no-fid", "--k", "3",
+                 "--merge"])
+    assert code == 0, capsys.readouterr().err
+    merged = json.loads((out / "results.json").read_text())
+    assert len(merged["rows"]) == 9 and merged["spec"]["blends"] == [1.0, 0.5, 0.0]
+    assert [r for r in merged["rows"] if r["method"] != "w=0.5"] == res["rows"]
+    assert [r["method"] for r in merged["rows"][:3]] == ["w=1", "w=0", "w=0.5"]
+    with Image.open(out / "grid.png") as im:  # sketch, three methods, photo
+        assert im.size[0] == 5 * 192
+    # a different experiment is not merged into
+    assert main(["eval", "--model", str(tiny_model_dir), "--photos", str(photos), "--out", str(out),
+                 "--blends", "0.5", "--degrade", "drop", "--strengths", "1", "--no-fid", "--merge"]) == 2
+    assert "different experiment" in capsys.readouterr().err
+
 
 def test_eval_bad_arguments(tmp_path, tiny_model_dir, capsys):
     assert main(["eval", "--model", str(tiny_model_dir), "--photos", str(tmp_path / "none"), "--no-fid"]) == 2

@@ -15,7 +15,7 @@ from jdfd.config import CANVAS, PAPER_BOXES
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 SKETCHES = EXAMPLES / "sketches"
-SCRIPTS = ("make_sketches", "sketch_to_face", "blend_strip", "mix_components", "shadow_guidance")
+SCRIPTS = ("make_sketches", "sketch_to_face", "blend_strip", "mix_components", "shadow_guidance", "compare_methods")
 _loaded: dict[str, ModuleType] = {}
 
 
@@ -126,6 +126,24 @@ def test_mix_components(tiny_model_dir, tmp_path: Path):
     assert script("mix_components").main([*base, *every]) == 0
     b, mix = (np.asarray(Image.open(tmp_path / "all" / f"{n}.png")) for n in ("b", "mix"))
     assert np.array_equal(b, mix)
+
+
+def test_compare_methods(tiny_model_dir, tiny_cfg, tmp_path: Path, capsys):
+    from jdfd.baseline import SketchBaseline  # noqa: PLC0415
+
+    base = SketchBaseline(tiny_cfg).save_pretrained(tmp_path / "baseline")
+    picked = [str(p) for p in sketch_files()[:2]]
+    args = [*picked, "--model", str(tiny_model_dir), "--baseline", str(base), "--blends", "1,0", "--cell", "64",
+            "--out", str(tmp_path / "cmp")]
+    assert script("compare_methods").main(args) == 0
+    stem = sketch_files()[0].stem
+    faces = {m: np.asarray(Image.open(tmp_path / "cmp" / f"{stem}_{m}.png")) for m in ("w1", "w0", "baseline")}
+    assert all(f.shape == (CANVAS, CANVAS, 3) for f in faces.values())
+    assert not np.array_equal(faces["w1"], faces["w0"])
+    (w, h), _ = size_mode(tmp_path / "cmp" / "comparison.png")
+    assert w == 4 * 64 and 2 * 64 < h < 3 * 64  # sketch, w=1, w=0, baseline; a label band on top
+    assert script("compare_methods").main([*picked, "--model", str(tiny_model_dir), "--blends", "2"]) == 2
+    assert "in [0, 1]" in capsys.readouterr().err
 
 
 def test_shadow_guidance(tiny_model_dir, tmp_path: Path):

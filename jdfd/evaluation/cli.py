@@ -26,6 +26,9 @@ def add_parser(sub) -> None:
     p.add_argument("--strengths", default="0.5,1", help="degradation strengths (default 0.5,1)")
     p.add_argument("--limit", type=int, help="use only the first N photos")
     p.add_argument("--baseline", help="also evaluate this baseline model folder (jdfd train baseline)")
+    p.add_argument("--merge", action="store_true",
+                   help="add these methods to the results already in --out (same photos and degradations) "
+                        "instead of starting afresh; e.g. --blends '' --baseline DIR --merge adds the baseline")
     p.add_argument("--k", type=int, default=15)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-fid", action="store_true", help="skip FID/KID (no Inception weights needed)")
@@ -52,11 +55,14 @@ def run(args) -> int:
 
             base = SketchBaseline.from_pretrained(args.baseline)
             methods["baseline"] = lambda s: base.generate(s).image
+        if not methods:
+            raise ValueError("nothing to evaluate: give --blends and/or --baseline")
         res = evaluate(methods, Path(args.photos), Path(args.out), spec,
-                       Path(args.sketches) if args.sketches else None)
+                       Path(args.sketches) if args.sketches else None, merge=args.merge)
     except (FileNotFoundError, ValueError, OSError) as e:  # WeightsError is a ValueError
         print(f"jdfd: error: {e}", file=sys.stderr)
         return 2
     print((Path(args.out) / "results.md").read_text())
-    print(f"{len(res['rows'])} rows written to {args.out}/results.json, results.md, metrics_vs_strength.png, grid.png, samples.png")
+    print(f"{len(res['rows'])} rows written to {args.out}/: results.json, results.md, metrics_vs_strength.png, "
+          "grid.png, samples.png")
     return 0

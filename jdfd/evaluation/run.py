@@ -24,6 +24,9 @@ from jdfd.metrics import fid_from_features, kid_from_features, paired_means
 from jdfd.progress import Progress
 
 SAMPLE_ROWS = 6  # rows of samples.png
+IMAGES = "images.npz"  # the faces behind grid.png and samples.png
+#: What must match for --merge to add methods to an earlier evaluation.
+MERGE_KEYS = ("kinds", "strengths", "seed", "limit")
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg"}
 
 
@@ -73,10 +76,32 @@ def conditions(spec: EvalSpec) -> list[tuple[str, float]]:
     return out
 
 
-def evaluate(methods: dict, photos: Path, out: Path, spec: EvalSpec, sketches: Path | None = None) -> dict:
-    """``methods`` maps a label to a callable ``sketch (512×512 uint8) → face (512×512×3 uint8)``."""
+def _previous(out: Path, photos: Path, n_images: int, spec: EvalSpec, labels: list[str]) -> tuple[list, dict]:
+    """Rows and images of an earlier run in ``out`` to merge with, checked to be the same experiment."""
+    res_path, img_path = out / "results.json", out / IMAGES
+    if not res_path.exists() or not img_path.exists():
+        raise FileNotFoundError(f"--merge: no earlier results in {out} ({res_path.name} and {img_path.name})")
+    old = json.loads(res_path.read_text())
+    same = {k: old["spec"].get(k) for k in MERGE_KEYS} == {k: getattr(spec, k) for k in MERGE_KEYS}
+    if not same or old["n_images"] != n_images or Path(old["photos"]).resolve() != Path(photos).resolve():
+        raise ValueError(f"--merge: {res_path} is a different experiment (photos, degradations, strengths, "
+                         f"seed or limit differ): run without --merge or use another --out")
+    with np.load(img_path) as z:
+        images = {k: z[k] for k in z.files}
+    rows = [r for r in old["rows"] if r["method"] not in labels]  # re-measured methods are replaced
+    return rows, images
+
+
+def evaluate(methods: dict, photos: Path, out: Path, spec: EvalSpec, sketches: Path | None = None,
+             merge: bool = False) -> dict:
+    """``methods`` maps a label to a callable ``sketch (512×512 uint8) → face (512×512×3 uint8)``.
+
+    ``merge``: keep the other methods' rows and images already in ``out`` (same photos and
+    degradations), so a method can be added to a finished evaluation without redoing it.
+    """
     out.mkdir(parents=True, exist_ok=True)
     names, real, clean = load_pairs(photos, sketches, spec.limit)
+    kept_rows, kept_images = _previous(out, photos, len(names), spec, list(methods)) if merge else ([], {})
     inception = None
     real_feats = None
     if spec.fid:
@@ -116,14 +141,33 @@ def evaluate(methods: dict, photos: Path, out: Path, spec: EvalSpec, sketches: P
             if kind == "none":
                 clean_samples[label] = fakes[:SAMPLE_ROWS]
     bar.close()
-    result = {"photos": str(photos), "n_images": len(names), "spec": spec.__dict__, "rows": rows}
+    # the images behind grid.png and samples.png, so that a later --merge can redraw them
+    images = dict(kept_images)
+    images.update({f"grid|{kind}|{strength}|{label}": a for (kind, strength), c in grid_cells.items()
+                   for label, a in c.items()})
+    images.update({f"samples|{label}": a for label, a in clean_samples.items()})
+    np.savez_compressed(out / IMAGES, **images)
+    labels = list(dict.fromkeys([r["method"] for r in kept_rows] + list(methods)))
+    order = {c: i for i, c in enumerate(conditions(spec))}
+    rows = sorted(kept_rows + rows, key=lambda r: (order[(r["degradation"], r["strength"])],
+                                                    labels.index(r["method"])))
+    spec_dict = dict(spec.__dict__, blends=sorted({*spec.blends, *(kept_blends(kept_rows))}, reverse=True))
+    result = {"photos": str(photos), "n_images": len(names), "spec": spec_dict, "rows": rows}
     (out / "results.json").write_text(json.dumps(result, indent=2) + "\n")
     (out / "results.md").write_text(markdown_table(rows))
     plot_against_strength(rows, out)
-    write_grid(grid_cells, list(methods), out / "grid.png", real[0])
-    if clean_samples:
-        write_samples(clean[:SAMPLE_ROWS], clean_samples, real[:SAMPLE_ROWS], out / "samples.png")
+    cells = {(kind, strength): {"sketch": images[f"grid|{kind}|{strength}|sketch"],
+                                **{m: images[f"grid|{kind}|{strength}|{m}"] for m in labels}}
+             for kind, strength in conditions(spec)}
+    write_grid(cells, labels, out / "grid.png", real[0])
+    samples = {m: images[f"samples|{m}"] for m in labels if f"samples|{m}" in images}
+    if samples:
+        write_samples(clean[:SAMPLE_ROWS], samples, real[:SAMPLE_ROWS], out / "samples.png")
     return result
+
+
+def kept_blends(rows: list[dict]) -> set[float]:
+    return {float(r["method"][2:]) for r in rows if r["method"].startswith("w=")}
 
 
 def markdown_table(rows: list[dict]) -> str:
