@@ -76,8 +76,9 @@ def conditions(spec: EvalSpec) -> list[tuple[str, float]]:
     return out
 
 
-def _previous(out: Path, photos: Path, n_images: int, spec: EvalSpec, labels: list[str]) -> tuple[list, dict]:
-    """Rows and images of an earlier run in ``out`` to merge with, checked to be the same experiment."""
+def _previous(out: Path, photos: Path, n_images: int, spec: EvalSpec,
+              labels: list[str]) -> tuple[list, dict, list[float]]:
+    """Rows, images and blends of an earlier run in ``out`` to merge with, checked to be the same experiment."""
     res_path, img_path = out / "results.json", out / IMAGES
     if not res_path.exists() or not img_path.exists():
         raise FileNotFoundError(f"--merge: no earlier results in {out} ({res_path.name} and {img_path.name})")
@@ -89,7 +90,7 @@ def _previous(out: Path, photos: Path, n_images: int, spec: EvalSpec, labels: li
     with np.load(img_path) as z:
         images = {k: z[k] for k in z.files}
     rows = [r for r in old["rows"] if r["method"] not in labels]  # re-measured methods are replaced
-    return rows, images
+    return rows, images, old["spec"]["blends"]
 
 
 def evaluate(methods: dict, photos: Path, out: Path, spec: EvalSpec, sketches: Path | None = None,
@@ -101,7 +102,7 @@ def evaluate(methods: dict, photos: Path, out: Path, spec: EvalSpec, sketches: P
     """
     out.mkdir(parents=True, exist_ok=True)
     names, real, clean = load_pairs(photos, sketches, spec.limit)
-    kept_rows, kept_images = _previous(out, photos, len(names), spec, list(methods)) if merge else ([], {})
+    kept_rows, images, kept_blends = _previous(out, photos, len(names), spec, list(methods)) if merge else ([], {}, [])
     inception = None
     real_feats = None
     if spec.fid:
@@ -113,14 +114,13 @@ def evaluate(methods: dict, photos: Path, out: Path, spec: EvalSpec, sketches: P
         else:
             real_feats = inception.features(real, progress=False)
     rows = []
-    grid_cells: dict[tuple[str, float], dict[str, np.ndarray]] = {}
-    clean_samples: dict[str, np.ndarray] = {}  # the first SAMPLE_ROWS clean results of each method
+    # ``images``: the faces behind grid.png and samples.png, kept in images.npz so that a later --merge can redraw them
     conds = conditions(spec)
     bar = Progress(len(conds) * len(methods) * len(names), "eval", unit="face")
     for kind, strength in conds:
         degraded = np.stack([degrade(s, kind, strength, seed=spec.seed + i) if kind != "none" else s
                              for i, s in enumerate(clean)])
-        grid_cells[(kind, strength)] = {"sketch": degraded[0]}
+        images[f"grid|{kind}|{strength}|sketch"] = degraded[0]
         for label, fn in methods.items():
             t0 = time.perf_counter()
             fakes = []
@@ -137,37 +137,28 @@ def evaluate(methods: dict, photos: Path, out: Path, spec: EvalSpec, sketches: P
                 size = max(2, min(1000, len(ff) // 2))
                 row["kid"], row["kid_std"] = kid_from_features(real_feats, ff, subset_size=size, seed=spec.seed)
             rows.append(row)
-            grid_cells[(kind, strength)][label] = fakes[0]
+            images[f"grid|{kind}|{strength}|{label}"] = fakes[0]
             if kind == "none":
-                clean_samples[label] = fakes[:SAMPLE_ROWS]
+                images[f"samples|{label}"] = fakes[:SAMPLE_ROWS]
     bar.close()
-    # the images behind grid.png and samples.png, so that a later --merge can redraw them
-    images = dict(kept_images)
-    images.update({f"grid|{kind}|{strength}|{label}": a for (kind, strength), c in grid_cells.items()
-                   for label, a in c.items()})
-    images.update({f"samples|{label}": a for label, a in clean_samples.items()})
     np.savez_compressed(out / IMAGES, **images)
     labels = list(dict.fromkeys([r["method"] for r in kept_rows] + list(methods)))
-    order = {c: i for i, c in enumerate(conditions(spec))}
+    order = {c: i for i, c in enumerate(conds)}
     rows = sorted(kept_rows + rows, key=lambda r: (order[(r["degradation"], r["strength"])],
                                                     labels.index(r["method"])))
-    spec_dict = dict(spec.__dict__, blends=sorted({*spec.blends, *(kept_blends(kept_rows))}, reverse=True))
+    spec_dict = dict(spec.__dict__, blends=sorted({*spec.blends, *kept_blends}, reverse=True))
     result = {"photos": str(photos), "n_images": len(names), "spec": spec_dict, "rows": rows}
     (out / "results.json").write_text(json.dumps(result, indent=2) + "\n")
     (out / "results.md").write_text(markdown_table(rows))
     plot_against_strength(rows, out)
-    cells = {(kind, strength): {"sketch": images[f"grid|{kind}|{strength}|sketch"],
-                                **{m: images[f"grid|{kind}|{strength}|{m}"] for m in labels}}
-             for kind, strength in conditions(spec)}
-    write_grid(cells, labels, out / "grid.png", real[0])
-    samples = {m: images[f"samples|{m}"] for m in labels if f"samples|{m}" in images}
-    if samples:
-        write_samples(clean[:SAMPLE_ROWS], samples, real[:SAMPLE_ROWS], out / "samples.png")
+    # grid.png: one row per condition; samples.png: one row per clean val sketch
+    write_rows([(images[f"grid|{k}|{s}|sketch"], [images[f"grid|{k}|{s}|{m}"] for m in labels], real[0])
+                for k, s in conds], out / "grid.png")
+    sampled = [m for m in labels if f"samples|{m}" in images]
+    if sampled:
+        write_rows([(sk, [images[f"samples|{m}"][i] for m in sampled], real[i])
+                    for i, sk in enumerate(clean[:SAMPLE_ROWS])], out / "samples.png")
     return result
-
-
-def kept_blends(rows: list[dict]) -> set[float]:
-    return {float(r["method"][2:]) for r in rows if r["method"].startswith("w=")}
 
 
 def markdown_table(rows: list[dict]) -> str:
@@ -220,19 +211,8 @@ def _tile(a: np.ndarray, size: int) -> np.ndarray:
     return np.asarray(Image.fromarray(a).resize((size, size), Image.BILINEAR))
 
 
-def write_samples(sketches: np.ndarray, faces: dict[str, np.ndarray], photos: np.ndarray, path: Path,
-                  size: int = 192) -> None:
-    """One row per photo (clean sketches): the sketch, each method's face, the photo."""
-    rows = [np.concatenate([_tile(sk, size)] + [_tile(f[i], size) for f in faces.values()] + [_tile(photos[i], size)],
-                           axis=1) for i, sk in enumerate(sketches)]
-    Image.fromarray(np.concatenate(rows, axis=0)).save(path)
-
-
-def write_grid(cells: dict, methods: list[str], path: Path, photo: np.ndarray, size: int = 192) -> None:
-    """One row per condition: the degraded sketch, then each method's face, then the photo."""
-    rows = []
-    for key in cells:
-        c = cells[key]
-        rows.append(np.concatenate([_tile(c["sketch"], size)] + [_tile(c[m], size) for m in methods]
-                                   + [_tile(photo, size)], axis=1))
-    Image.fromarray(np.concatenate(rows, axis=0)).save(path)
+def write_rows(rows: list[tuple[np.ndarray, list[np.ndarray], np.ndarray]], path: Path, size: int = 192) -> None:
+    """An image sheet, one row per (sketch, faces of each method, photo)."""
+    strips = [np.concatenate([_tile(a, size) for a in (sketch, *faces, photo)], axis=1)
+              for sketch, faces, photo in rows]
+    Image.fromarray(np.concatenate(strips, axis=0)).save(path)
