@@ -15,28 +15,12 @@ import argparse
 import sys
 from pathlib import Path
 
-import numpy as np
-from PIL import Image, ImageDraw
+from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling script's helpers, however we are loaded
-from sketch_to_face import DEFAULT_MODEL, DEFAULT_SKETCHES, REPO, find_sketches, font, load_model  # noqa: E402
+from sketch_to_face import DEFAULT_MODEL, DEFAULT_SKETCHES, REPO, find_sketches, grid, load_model  # noqa: E402
 
 DEFAULT_OUT = REPO / "outputs" / "examples" / "compare_methods"
-
-
-def sheet(rows: list[tuple[str, list[np.ndarray]]], labels: list[str], cell: int) -> Image.Image:
-    """A header row of labels, then per sketch: the sketch and one face per method."""
-    head = max(14, cell // 10)
-    img = Image.new("RGB", (len(labels) * cell, head + len(rows) * cell), "white")
-    draw = ImageDraw.Draw(img)
-    for j, label in enumerate(labels):
-        draw.text((j * cell + 4, 2), label, fill=(60, 60, 60), font=font(max(10, head - 4)))
-    for i, (name, images) in enumerate(rows):
-        for j, a in enumerate(images):
-            tile = Image.fromarray(a).convert("RGB").resize((cell, cell), Image.LANCZOS)
-            img.paste(tile, (j * cell, head + i * cell))
-        draw.text((4, head + i * cell + 2), name, fill=(140, 140, 140), font=font(max(10, cell // 16)))
-    return img
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -97,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     if not rows:
         return 2
     target = out / "comparison.png"
-    sheet(rows, labels, args.cell).save(target)
+    grid(rows, args.cell, labels).save(target)
     print(f"{len(rows)} sketch(es) × {len(labels) - 1} method(s) -> {target}")
     return 0 if len(rows) == len(sketches) else 1
 

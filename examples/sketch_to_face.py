@@ -51,15 +51,20 @@ def font(size: int) -> ImageFont.ImageFont:
         return ImageFont.load_default()
 
 
-def grid(rows: list[tuple[str, np.ndarray, np.ndarray]], cell: int) -> Image.Image:
-    """One row per sketch: the sketch (name in the corner) beside its face."""
-    sheet = Image.new("RGB", (2 * cell, len(rows) * cell), "white")
+def grid(rows: list[tuple[str, list[np.ndarray]]], cell: int, labels: list[str] | None = None) -> Image.Image:
+    """One row per sketch: its images side by side (name in the corner), under a band of column labels if given."""
+    cols = max(len(images) for _, images in rows)
+    head = max(14, cell // 10) if labels else 0
+    sheet = Image.new("RGB", (cols * cell, head + len(rows) * cell), "white")
     draw = ImageDraw.Draw(sheet)
-    for i, (name, sketch, face) in enumerate(rows):
-        sheet.paste(Image.fromarray(sketch).convert("RGB").resize((cell, cell), Image.LANCZOS), (0, i * cell))
-        sheet.paste(Image.fromarray(face).resize((cell, cell), Image.LANCZOS), (cell, i * cell))
-        draw.text((4, i * cell + 2), name, fill=(120, 120, 120), font=font(max(10, cell // 16)))
-        draw.line([0, i * cell, 2 * cell, i * cell], fill=(200, 200, 200))  # row separator
+    for j, label in enumerate(labels or []):
+        draw.text((j * cell + 4, 2), label, fill=(60, 60, 60), font=font(max(10, head - 4)))
+    for i, (name, images) in enumerate(rows):
+        y = head + i * cell
+        for j, a in enumerate(images):
+            sheet.paste(Image.fromarray(a).convert("RGB").resize((cell, cell), Image.LANCZOS), (j * cell, y))
+        draw.text((4, y + 2), name, fill=(120, 120, 120), font=font(max(10, cell // 16)))
+        draw.line([0, y, cols * cell, y], fill=(200, 200, 200))  # row separator
     return sheet
 
 
@@ -104,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
         target = out / f"{path.stem}.png"
         Image.fromarray(face).save(target)
         print(f"{path} -> {target}")
-        rows.append((path.stem, sketch, face))
+        rows.append((path.stem, [sketch, face]))
     if not rows:
         return 2
     grid_path = out / "grid.png"
