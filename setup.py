@@ -5,7 +5,7 @@ setup(
     version="0.1.0",
     description="DeepFaceDrawing (SIGGRAPH 2020) in Jittor: sketch to face, with training",
     packages=find_packages(include=["jdfd", "jdfd.*"]),
-    package_data={"jdfd": ["configs/*.json", "app/static/*"]},
+    package_data={"jdfd": ["configs/*.json", "app/static/*", "kernels/*.h", "kernels/*.cc"]},
     python_requires=">=3.9",
     install_requires=[
         "scipy",  # ndimage for sketch synthesis and augmentation (scikit-learn needs it anyway)

@@ -45,12 +45,28 @@ class DeepFaceDrawing:
     """Trained networks plus component banks (one set, or one per gender)."""
 
     def __init__(self, cfg: ModelConfig, nets: DFDNetworks | None = None,
-                 banks: dict[str, dict[str, ComponentBank]] | None = None, default_gender: str | None = None):
+                 banks: dict[str, dict[str, ComponentBank]] | None = None, default_gender: str | None = None,
+                 fast: bool = True):
         self.cfg = cfg
         self.nets = nets if nets is not None else DFDNetworks(cfg)
         self.nets.eval()
         self.banks = banks or {}
         self.default_gender = default_gender or (next(iter(self.banks)) if self.banks else None)
+        # CE, FM and IS run on jdfd's oneDNN kernels (jdfd.fast) where they work, else on the
+        # networks' own execute(); same faces to float rounding. The kernels read the weights
+        # once, so load weights before the first inference, not after.
+        self.fast = fast
+        self._engine = None
+
+    @property
+    def engine(self):
+        """The :class:`jdfd.fast.FastDFD` that runs inference, or ``None`` for the networks' own path."""
+        if self.fast and self._engine is None:
+            from jdfd import kernels  # noqa: PLC0415  (compiles the kernels on first use)
+            from jdfd.fast import FastDFD  # noqa: PLC0415  (imports this module)
+
+            self._engine = FastDFD(self, kernels="onednn") if kernels.load() is not None else False
+        return self._engine or None
 
     # ------------------------------------------------------------------ inference
     def prepare(self, sketch) -> np.ndarray:
@@ -60,6 +76,8 @@ class DeepFaceDrawing:
 
     def encode(self, sketches: np.ndarray) -> dict[str, np.ndarray]:
         """CE: B×S×S uint8 sketches at model size → ``{part: B×latent}`` float32."""
+        if self.engine is not None:
+            return self.engine.encode(sketches)
         crops = components.crop_components(sketches, self.cfg.boxes())
         with jt.no_grad():
             codes = self.nets.encode({p: jt.array(components.normalise(c)[:, None]) for p, c in crops.items()})
@@ -90,6 +108,8 @@ class DeepFaceDrawing:
 
     def synthesize(self, codes: dict[str, np.ndarray]) -> np.ndarray:
         """FM + IS: vectors → B×S×S×3 uint8 at model resolution."""
+        if self.engine is not None:
+            return self.engine.synthesize(codes)
         with jt.no_grad():
             rgb = self.nets.synthesize({p: jt.array(np.asarray(v, dtype=np.float32)) for p, v in codes.items()})
             return to_uint8_rgb(rgb.numpy())

@@ -117,6 +117,10 @@ def jittor(device: str | None = None, quiet: bool = True) -> ModuleType:
         wire_dnnl()
     if quiet:
         os.environ.setdefault("log_silent", "1")
+    # Jittor's parallel op compiler (threads "C0", "C1", ...) sometimes segfaults (address 0x8)
+    # when a new graph's kernels are looked up: 1 run in 4 to 9 of our resume test crashed, none
+    # of 16 with it off. Kernels then compile one at a time; set the variable to re-enable it.
+    os.environ.setdefault("use_parallel_op_compiler", "0")
     import jittor as jt  # noqa: PLC0415  (deliberately late)
 
     jt.flags.use_cuda = 1 if _device == "cuda" else 0

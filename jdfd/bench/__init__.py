@@ -7,7 +7,6 @@ neither Jittor nor PyTorch is imported when this package is.
 - :mod:`jdfd.bench.transfer`    Jittor state dict ↔ PyTorch state dict, strict
 - :mod:`jdfd.bench.torch_train` one stage-I / stage-II training step in PyTorch
 - :mod:`jdfd.bench.workload`    the synthetic sketches, photos, weights and banks every framework is timed on
-- :mod:`jdfd.bench.fast`        an optimised Jittor inference path, same results as ``DeepFaceDrawing``
 - :mod:`jdfd.bench.worker`      one framework's measurements, run in its own process
 - :mod:`jdfd.bench.runner`      spawns the workers in interleaved rounds and gathers their numbers
 - :mod:`jdfd.bench.report`      JSON, Markdown table and bar chart

@@ -68,9 +68,11 @@ def markdown(result: dict) -> str:
                  "(`getrusage`), whole process (weights included), cumulative within a process. First runs are listed "
                  "per round: later rounds find Jittor's kernel cache and torch.compile's FX graph cache warm on disk.")
     lines.append("")
-    lines.append("Frameworks: `jittor` = jdfd's own inference code (`DeepFaceDrawing`) and Trainer; `jittor-fast` = "
-                 "`jdfd.bench.fast.FastDFD`; `jittor-nodnnl` = Jittor with oneDNN off; `torch` = the PyTorch twin, "
-                 "eager; `torch-compile` = the twin with every network through `torch.compile`.")
+    lines.append("Frameworks: `jittor` = the Jittor networks' own `execute()` (jdfd before its kernels: "
+                 "`DeepFaceDrawing(fast=False)`) and the Trainer; `jittor-fast` = jdfd's default inference path, "
+                 "`jdfd.fast.FastDFD` (jdfd's oneDNN kernels where they load, see `jdfd/kernels/`); "
+                 "`jittor-nodnnl` = Jittor with oneDNN off; `torch` = the PyTorch twin, eager; `torch-compile` = the "
+                 "twin with every network through `torch.compile`.")
     for n in result.get("notes", []):
         lines.append(f"- {n}")
     for cfg in configs:

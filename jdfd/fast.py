@@ -1,22 +1,23 @@
-"""A faster Jittor inference path with :class:`jdfd.pipeline.DeepFaceDrawing`'s results.
+"""Fast inference over a :class:`jdfd.pipeline.DeepFaceDrawing`'s networks, same faces.
 
-Profiling jdfd's networks on a CPU (``jt.profile_scope``) shows where Jittor loses
-time: not in the convolutions, which oneDNN runs, but in the normalisation
-statistics. The generator's InstanceNorm and the FM decoders' per-sample BatchNorm
-reduce every H×W map twice (mean and mean of squares) in Jittor's own generated
-loops, which are scalar and single-threaded: a quarter of the generator's time and
-more than a third of the FM decoders'. Here those two sums are matrix-vector
-products (oneDNN/BLAS: vectorised and multi-threaded), with the same formula
-``var = max(E[x²] − E[x]², 0)``, so the only change is the order of summation
-(float rounding, far below 1/255 on the output).
+``DeepFaceDrawing`` runs its CE, FM and IS through :class:`FastDFD` whenever jdfd's
+oneDNN kernels work here (CPU with oneDNN); the networks' own ``execute`` is the
+reference it is tested against. Two ways to run the same layers:
 
-Also:
-- the five encoders are one Jittor graph, synchronised once (jdfd's ``encode``
-  fetches each code separately, which runs five graphs);
-- FM and IS stay one graph; all-ones vectors for the sums are made once and kept.
+- ``kernels="onednn"`` (the default where available): :mod:`jdfd.kernels`, with
+  maps kept in oneDNN's blocked layout, weights packed once, Winograd 3×3
+  convolutions, transposed convolutions split into phases, and norm + ReLU +
+  residual + padding fused into one pass. See :mod:`jdfd.kernels.blocked`.
+- ``kernels="jittor"``: Jittor's own operators, except the norm statistics. The
+  generator's InstanceNorm and the FM decoders' per-sample BatchNorm reduce every
+  H×W map twice in Jittor's generated loops, which are scalar and single-threaded;
+  here the two sums are matrix-vector products (oneDNN/BLAS), same formula
+  ``var = max(E[x²] − E[x]², 0)``, other summation order. This is also the path on
+  CUDA, where the oneDNN kernels do not apply.
 
-The networks are not modified: :class:`FastDFD` walks the model's own layers
-(same weight Vars, nothing copied) and evaluates them, replacing only the norms.
+Both run the five encoders as one Jittor graph, synchronised once, and FM + IS as
+one graph. The networks are not modified: :class:`FastDFD` walks the model's own
+layers (same weight Vars) and evaluates them.
 """
 
 from __future__ import annotations
@@ -24,10 +25,12 @@ from __future__ import annotations
 import numpy as np
 
 from jdfd import components
-from jdfd.config import CANVAS, PARTS
+from jdfd import kernels as jdfd_kernels
+from jdfd.config import PARTS
+from jdfd.kernels.blocked import BlockedRunner, from_blocked, to_blocked
 from jdfd.networks.blocks import DecoderBlock, EncoderBlock, ResnetBlock, SampleStatBatchNorm
 from jdfd.networks.fm import assemble
-from jdfd.pipeline import DeepFaceDrawing, GenerationResult, to_uint8_rgb
+from jdfd.pipeline import DeepFaceDrawing, to_uint8_rgb
 from jdfd.projection import DEFAULT_K
 from jdfd.runtime import jittor
 
@@ -39,14 +42,30 @@ MIN_GEMV_PIXELS = 1024
 
 
 class FastDFD:
-    """Inference over a :class:`DeepFaceDrawing`'s networks and banks, faster, same results."""
+    """Inference over a :class:`DeepFaceDrawing`'s networks and banks, faster, same results.
 
-    def __init__(self, model: DeepFaceDrawing):
+    ``kernels``: ``"onednn"`` runs FM and IS on jdfd's own oneDNN operators in the
+    blocked layout (:mod:`jdfd.kernels.blocked`); ``"jittor"`` on Jittor's operators with
+    the faster norm statistics below; ``"auto"`` the first that works here.
+    The weights are read (and packed) once: make a new FastDFD after changing them.
+    """
+
+    def __init__(self, model: DeepFaceDrawing, kernels: str = "auto"):
+        if kernels not in ("auto", "onednn", "jittor"):
+            raise ValueError(f"kernels must be auto, onednn or jittor, not {kernels!r}")
         self.model = model
         self.cfg = model.cfg
         self.nets = model.nets
         self.nets.eval()
         self._ones: dict[int, jt.Var] = {}
+        self.blocked: BlockedRunner | None = None
+        if kernels != "jittor":
+            ops = jdfd_kernels.load()
+            if ops is None and kernels == "onednn":
+                raise RuntimeError(f"jdfd's oneDNN kernels are not available: {jdfd_kernels.unavailable_reason()}")
+            if ops is not None:
+                self.blocked = BlockedRunner(ops)
+        self.kernels = "onednn" if self.blocked else "jittor"
 
     # ------------------------------------------------------------------ layers
     def _ones_column(self, n: int):
@@ -97,7 +116,11 @@ class FastDFD:
 
     def _encoder(self, part: str, x):
         enc = self.nets.encoders[part]
-        h = self._run(enc.conv, x)
+        if self.blocked is None:
+            h = self._run(enc.conv, x)
+        else:
+            h, channels = self.blocked.run(enc.conv, x, x.shape[1])
+            h = from_blocked(h, channels)
         return enc.fc_mu(h.reshape((h.shape[0], -1)))
 
     def _fm_decoder(self, part: str, z):
@@ -107,7 +130,25 @@ class FastDFD:
 
     def _feature_map(self, codes: dict):
         fm = self.nets.fm
-        return assemble({p: self._fm_decoder(p, codes[p]) for p in PARTS}, fm.boxes, fm.nose_crop)
+        if self.blocked is None:
+            return assemble({p: self._fm_decoder(p, codes[p]) for p in PARTS}, fm.boxes, fm.nose_crop)
+        # Blocked maps: the paste works on dims 2 and 3 alike, and the generator takes the result as is.
+        return assemble({p: self._fm_decoder_blocked(p, codes[p]) for p in PARTS}, fm.boxes, fm.nose_crop)
+
+    def _fm_decoder_blocked(self, part: str, z):
+        dec = self.nets.fm.decoder(part)
+        x = to_blocked(dec.fc(z).reshape((z.shape[0], dec.c0, dec.grid, dec.grid)))
+        return self.blocked.run(dec.conv, x, dec.c0)[0]
+
+    def _generator(self, fmap):
+        """IS on a feature map (blocked when the oneDNN kernels run) → B×3×S×S in [-1, 1]."""
+        layers = list(self.nets.G.model)
+        if self.blocked is None:
+            return self._run(self.nets.G.model, fmap)
+        if not isinstance(layers[-1], nn.Tanh):
+            raise NotImplementedError("the generator must end in Tanh")
+        x, channels = self.blocked.run(layers[:-1], fmap, self.cfg.feature_channels)
+        return jt.tanh(x if x.ndim == 4 else from_blocked(x, channels))
 
     # ------------------------------------------------------------------ stages (numpy in, numpy out)
     def encode_crops(self, crops: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -123,35 +164,27 @@ class FastDFD:
         return self.encode_crops({p: components.normalise(c)[:, None] for p, c in crops.items()})
 
     def feature_map(self, codes: dict[str, np.ndarray]) -> np.ndarray:
+        """FM: vectors → B×C×S×S feature map (NCHW, whatever the kernels keep inside)."""
         with jt.no_grad():
-            return self._feature_map({p: jt.array(np.asarray(v, np.float32)) for p, v in codes.items()}).numpy()
+            fmap = self._feature_map({p: jt.array(np.asarray(v, np.float32)) for p, v in codes.items()})
+            if self.blocked is not None:
+                fmap = from_blocked(fmap, self.cfg.feature_channels)
+            return fmap.numpy()
 
     def generator(self, fmap: np.ndarray) -> np.ndarray:
+        """IS: B×C×S×S feature map → B×3×S×S in [-1, 1]."""
         with jt.no_grad():
-            return self._run(self.nets.G.model, jt.array(fmap)).numpy()
+            x = jt.array(fmap)
+            return self._generator(to_blocked(x) if self.blocked is not None else x).numpy()
 
     def synthesize(self, codes: dict[str, np.ndarray]) -> np.ndarray:
         """FM + IS in one graph: vectors → B×S×S×3 uint8, as ``DeepFaceDrawing.synthesize``."""
         with jt.no_grad():
             fmap = self._feature_map({p: jt.array(np.asarray(v, np.float32)) for p, v in codes.items()})
-            return to_uint8_rgb(self._run(self.nets.G.model, fmap).numpy())
+            return to_uint8_rgb(self._generator(fmap).numpy())
 
     def faces(self, sketches: np.ndarray, blend=1.0, gender: str | None = None, k: int = DEFAULT_K,
               method: str = "lle") -> np.ndarray:
         """B×S×S uint8 sketches at model size → B×S×S×3 uint8 faces at model size."""
         codes, _ = self.model.project(self.encode(sketches), blend, gender, k, method)
         return self.synthesize(codes)
-
-    def generate(self, sketch, blend=1.0, gender: str | None = None, k: int = DEFAULT_K, shadow: bool = False,
-                 method: str = "lle") -> GenerationResult:
-        """Drop-in for ``DeepFaceDrawing.generate``: one sketch (path or array) → a 512×512 face."""
-        x = self.model.prepare(sketch)[None]
-        codes_raw = self.encode(x)
-        codes, details = self.model.project(codes_raw, blend, gender, k, method)
-        image = components.resize_rgb(self.synthesize(codes)[0], CANVAS)
-        result = GenerationResult(image=image, projections={p: d[0] for p, d in details.items()})
-        if shadow:
-            if not details:
-                _, details = self.model.project(codes_raw, 1.0, gender, k, method)
-            result.shadow = self.model.shadow(details, gender)
-        return result

@@ -1,0 +1,52 @@
+"""jdfd's own Jittor operators on oneDNN, for fast CPU inference.
+
+Jittor's built-in ``mkl_conv`` stores activations as NCHW, so every convolution
+reorders its input and output to oneDNN's blocked layout and back, re-reorders
+the weights, and always uses direct convolution. These operators instead keep
+activations in oneDNN's ``nChw16c`` layout from one layer to the next, reorder
+each weight tensor once (``dfd_pack``) and keep it, use Winograd for the 3×3
+stride-1 convolutions where oneDNN has it, and fuse normalisation, ReLU, the
+residual add and reflection padding into one multi-threaded pass (``dfd_norm``).
+
+They are ordinary Jittor custom ops (``jt.compile_custom_ops``), compiled against
+the same oneDNN that Jittor itself uses. :func:`load` returns ``None`` with a
+reason when they cannot be used (CUDA, no oneDNN, no compiler); callers then fall
+back to Jittor's own operators.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import ModuleType
+
+from jdfd.runtime import device, dnnl_active, dnnl_dir, jittor
+
+_SOURCES = ("dfd_conv_op", "dfd_pack_op", "dfd_norm_op")
+_state: dict = {}
+
+
+def load() -> ModuleType | None:
+    """The compiled operators, or ``None`` (see :func:`unavailable_reason`)."""
+    if "ops" in _state:
+        return _state["ops"]
+    _state["ops"], _state["reason"] = None, None
+    jt = jittor()
+    if device() != "cpu":
+        _state["reason"] = "the oneDNN kernels are for the CPU; on CUDA Jittor's own operators run"
+    elif not dnnl_active():
+        _state["reason"] = "Jittor runs without oneDNN here"
+    else:
+        here = Path(__file__).parent
+        files = [str(here / f"{s}.{ext}") for s in _SOURCES for ext in ("h", "cc")]
+        inc, lib = dnnl_dir() / "include", dnnl_dir() / "lib"
+        flags = f' -I"{inc}" -L"{lib}" -lmkldnn -Wl,-rpath,"{lib}" -fopenmp -O3 '
+        try:
+            _state["ops"] = jt.compile_custom_ops(files, extra_flags=flags, return_module=True)
+        except Exception as e:  # noqa: BLE001  (a compiler error must not stop inference)
+            _state["reason"] = f"compiling jdfd's oneDNN kernels failed: {e}"
+    return _state["ops"]
+
+
+def unavailable_reason() -> str | None:
+    load()
+    return _state["reason"]

@@ -1,0 +1,34 @@
+// Shared oneDNN state for jdfd's blocked-layout convolutions (see jdfd/kernels/__init__.py).
+//
+// Activations are kept in oneDNN's nChw16c layout between layers, so no convolution
+// reorders its input or output; weights are reordered once ("packed") and kept.
+// Primitives are created once per geometry and cached for the life of the process.
+#pragma once
+#include <dnnl.hpp>
+#include <string>
+
+namespace jittor {
+
+struct DfdGeom {
+    int n, ic, ih, iw, oc, k, stride, pad_l, pad_r, transposed, algo;
+    int plain_src;  // 1: the input is plain NCHW (first layers, where few channels would waste a block)
+    int oh() const { return transposed ? (ih - 1) * stride - pad_l - pad_r + k : (ih + pad_l + pad_r - k) / stride + 1; }
+    int ow() const { return transposed ? (iw - 1) * stride - pad_l - pad_r + k : (iw + pad_l + pad_r - k) / stride + 1; }
+    std::string key() const;
+};
+
+struct DfdConvEntry {
+    dnnl::primitive prim;
+    dnnl::memory::desc src, weights, dst, bias, user_weights;
+    std::string impl;  // oneDNN's implementation name, e.g. "jit:avx512_core"
+};
+
+DfdConvEntry& dfd_conv_entry(const DfdGeom& g);
+
+// Per-kernel wall time, recorded only while dfd_kernel_profile(1) is on (for benchmarks).
+bool dfd_profiling();
+void dfd_record(const std::string& what, double seconds);
+dnnl::engine& dfd_engine();
+dnnl::stream& dfd_stream();
+
+} // jittor

@@ -1,0 +1,218 @@
+"""jdfd's oneDNN kernels (jdfd/kernels) against Jittor's own operators, and FastDFD on top of them."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from jdfd import config, kernels, runtime
+from jdfd.config import PARTS
+from jdfd.kernels.blocked import BlockedRunner, from_blocked, to_blocked
+
+jt = runtime.jittor()
+nn = jt.nn
+
+
+def test_kernels_load_wherever_jittor_has_onednn():
+    if runtime.device() != "cpu" or not runtime.dnnl_active():
+        assert kernels.load() is None and kernels.unavailable_reason()
+        pytest.skip(kernels.unavailable_reason())
+    assert kernels.load() is not None, kernels.unavailable_reason()
+
+
+@pytest.fixture(scope="module")
+def kernel_lib():
+    if kernels.load() is None:
+        pytest.skip(kernels.unavailable_reason())
+    return kernels.load()
+
+
+def _rand(*shape, seed=0, scale=1.0):
+    return jt.array((np.random.default_rng(seed).standard_normal(shape) * scale).astype(np.float32))
+
+
+def test_layout_round_trip_pads_lanes_with_zeros():
+    x = _rand(2, 20, 5, 7)
+    b = to_blocked(x)
+    assert tuple(b.shape) == (2, 2, 5, 7, 16)
+    assert np.all(b.numpy()[:, 1, :, :, 4:] == 0)
+    np.testing.assert_array_equal(from_blocked(b, 20).numpy(), x.numpy())
+
+
+# (in, out, size, kernel, stride, padding, output_padding, transposed, plain input)
+CONVS = [
+    (32, 32, 12, 3, 1, 0, 0, False, False),   # 3x3 stride 1: Winograd
+    (24, 40, 12, 3, 1, 0, 0, False, False),   # Winograd refused for these channels: direct; padded lanes
+    (20, 3, 14, 7, 1, 0, 0, False, False),    # the generator's last layer: 3 outputs in a 16-lane block
+    (16, 24, 16, 3, 2, 1, 0, False, False),   # stride-2 downsampling
+    (1, 8, 16, 4, 2, 1, 0, False, True),      # an encoder's first layer reads the plain one-channel crop
+    (24, 8, 6, 4, 2, 1, 0, True, False),      # transposed (deconvolution primitive)
+    (8, 4, 5, 3, 2, 1, 1, True, False),       # the generator's transposed conv with output padding
+]
+
+
+@pytest.mark.parametrize("case", CONVS, ids=[str(c) for c in CONVS])
+def test_conv_matches_jittor(kernel_lib, case):
+    cin, cout, size, k, s, p, op, transposed, plain = case
+    x = _rand(2, cin, size, size, seed=1)
+    if transposed:
+        layer = nn.ConvTranspose(cin, cout, k, stride=s, padding=p, output_padding=op)
+    else:
+        layer = nn.Conv(cin, cout, k, stride=s, padding=p)
+    ref = layer(x).numpy()
+    runner = BlockedRunner(kernel_lib)
+    y, c = runner.conv(layer, x if plain else to_blocked(x), cin)
+    got = from_blocked(y, c).numpy()
+    assert got.shape == ref.shape
+    np.testing.assert_allclose(got, ref, rtol=1e-4, atol=1e-4 * np.abs(ref).max())
+    assert np.all(y.numpy()[..., :, :, :, :][:, -1, :, :, (cout - 1) % 16 + 1:] == 0), "padding lanes must stay 0"
+
+
+@pytest.mark.parametrize("k,p,op", [(4, 1, 0), (3, 1, 1)])
+def test_transposed_conv_as_four_phases_matches_jittor(kernel_lib, k, p, op):
+    layer = nn.ConvTranspose(24, 20, k, stride=2, padding=p, output_padding=op)
+    norm = nn.InstanceNorm2d(20, affine=True)
+    norm.weight.assign(_rand(20, seed=3))
+    norm.bias.assign(_rand(20, seed=4))
+    x = _rand(2, 24, 7, 9, seed=2)
+    ref = nn.ReLU()(norm(layer(x))).numpy()
+    runner = BlockedRunner(kernel_lib)
+    assert runner.phases_apply(layer)
+    y, c = runner.run([layer, norm, nn.ReLU()], to_blocked(x), 24)
+    got = from_blocked(y, c).numpy()
+    assert got.shape == ref.shape == (2, 20, 14, 18)
+    np.testing.assert_allclose(got, ref, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("cin,cout,k,pad,after_phases", [(20, 3, 7, 3, False), (8, 4, 5, 2, True), (8, 2, 3, 1, False)])
+def test_last_conv_on_input_phases_matches_jittor(kernel_lib, cin, cout, k, pad, after_phases):
+    """norm → ReLU → pad → conv with ≤ 4 outputs (the generator's end), the conv run on the input's phases."""
+    x = _rand(2, cin, 10, 12, seed=11)
+    norm = nn.InstanceNorm2d(cin, affine=True)
+    norm.weight.assign(_rand(cin, seed=12))
+    conv = nn.Conv(cin, cout, k)
+    layers = [norm, nn.ReLU(), nn.ReflectionPad2d(pad), conv]
+    if after_phases:
+        layers.insert(0, nn.ConvTranspose(cin, cin, 4, stride=2, padding=1))
+    ref = nn.Sequential(*layers)(x).numpy()
+    runner = BlockedRunner(kernel_lib)
+    assert runner.from_phases_applies(conv, (12 + 2 * pad, 14 + 2 * pad))
+    y, c = runner.run(layers, to_blocked(x), cin)
+    assert y.ndim == 4 and c == cout, "the sequence should end on the phase path, in plain layout"
+    assert y.shape == ref.shape
+    np.testing.assert_allclose(y.numpy(), ref, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("norm_kind", ["instance", "sample-bn", "eval-bn", "none"])
+@pytest.mark.parametrize("relu,pad,residual", [(False, 0, False), (True, 1, False), (False, 0, True), (True, 3, True)])
+def test_norm_matches_jittor(kernel_lib, norm_kind, relu, pad, residual):
+    from jdfd.networks.blocks import SampleStatBatchNorm  # noqa: PLC0415
+
+    c = 20
+    x = _rand(2, c, 9, 8, seed=5, scale=3.0) + 1.0
+    res = _rand(2, c, 9, 8, seed=6)
+    layer = {"instance": nn.InstanceNorm2d(c, affine=True), "sample-bn": SampleStatBatchNorm(c),
+             "eval-bn": nn.BatchNorm(c), "none": None}[norm_kind]
+    if layer is not None:
+        layer.weight.assign(_rand(c, seed=7))
+        layer.bias.assign(_rand(c, seed=8))
+        layer.eval()
+    if norm_kind == "eval-bn":
+        layer.running_mean.assign(_rand(c, seed=9))
+        layer.running_var.assign(_rand(c, seed=10).abs() + 0.5)
+    ref = layer(x) if layer is not None else x
+    if relu:
+        ref = nn.relu(ref)
+    if residual:
+        ref = ref + res
+    if pad:
+        ref = nn.ReflectionPad2d(pad)(ref)
+    runner = BlockedRunner(kernel_lib)
+    xb, rb = to_blocked(x), to_blocked(res)
+    if layer is None:
+        if residual:
+            pytest.skip("a residual is only added by a norm")
+        y = runner.pad(xb, c, pad, relu=relu)
+    else:
+        y = runner.norm(layer, xb, c, relu=relu, pad=pad, residual=rb if residual else None)
+    np.testing.assert_allclose(from_blocked(y, c).numpy(), ref.numpy(), rtol=1e-4, atol=1e-4)
+    assert np.all(y.numpy()[:, 1, :, :, c - 16:] == 0), "padding lanes must stay 0"
+
+
+def test_kernels_check_their_inputs(kernel_lib):
+    runner = BlockedRunner(kernel_lib)
+    layer = nn.Conv(16, 16, 3)
+    with pytest.raises(RuntimeError, match="dfd_conv"):
+        # the geometry says 16 input channels, the map holds 32
+        geom = (1, 16, 8, 8, 16, 3, 1, 0, 0, 0, 0)
+        kernel_lib.ops.dfd_conv(to_blocked(_rand(1, 32, 8, 8)), runner._pack(("t",), geom, lambda: layer.weight),
+                         layer.bias, *geom).sync()
+    with pytest.raises(RuntimeError, match="dfd_norm"):
+        kernel_lib.ops.dfd_norm(to_blocked(_rand(1, 32, 4, 4)), jt.ones((16,)), jt.zeros((16,)),
+                         to_blocked(_rand(1, 32, 4, 4)), 16, 1, 0, 0, 0, 1e-5).sync()
+
+
+# ---------------------------------------------------------------------------- FastDFD on the networks
+@pytest.mark.parametrize("kernel_set", ["onednn", "jittor"])
+def test_fast_stages_match_the_networks(kernel_set, tiny_model):
+    from jdfd.fast import FastDFD  # noqa: PLC0415
+
+    if kernel_set == "onednn" and kernels.load() is None:
+        pytest.skip(kernels.unavailable_reason())
+    fast = FastDFD(tiny_model, kernels=kernel_set)
+    assert fast.kernels == kernel_set
+    nets = tiny_model.nets
+    sketches = np.stack([tiny_model.prepare(np.full((512, 512), 255, np.uint8))] + [
+        tiny_model.prepare(s) for s in (np.random.default_rng(i).integers(0, 256, (512, 512)).astype(np.uint8)
+                                        for i in range(2))])
+    codes = fast.encode(sketches)
+    from jdfd import components  # noqa: PLC0415
+
+    crops = components.crop_components(sketches, tiny_model.cfg.boxes())
+    with jt.no_grad():
+        ref = nets.encode({p: jt.array(components.normalise(c)[:, None]) for p, c in crops.items()})
+        for p in PARTS:
+            np.testing.assert_allclose(codes[p], ref[p].numpy(), rtol=1e-4, atol=1e-5)
+        jcodes = {p: jt.array(v) for p, v in codes.items()}
+        fmap_ref = nets.fm(jcodes).numpy()
+        img_ref = nets.G(jt.array(fmap_ref)).numpy()
+    np.testing.assert_allclose(fast.feature_map(codes), fmap_ref, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(fast.generator(fmap_ref), img_ref, rtol=1e-4, atol=1e-4)
+
+
+def test_deepfacedrawing_runs_on_the_kernels_by_default(tiny_model):
+    from jdfd.pipeline import DeepFaceDrawing  # noqa: PLC0415
+
+    if kernels.load() is None:
+        assert tiny_model.engine is None
+        pytest.skip(kernels.unavailable_reason())
+    assert tiny_model.engine is not None and tiny_model.engine.kernels == "onednn"
+    own = DeepFaceDrawing(tiny_model.cfg, tiny_model.nets, tiny_model.banks, "male", fast=False)
+    assert own.engine is None
+    sketch = np.full((512, 512), 255, np.uint8)
+    sketch[200:320, 150:360:7] = 0
+    for blend in (1.0, 0.0):
+        a, b = own.generate(sketch, blend=blend).image, tiny_model.generate(sketch, blend=blend).image
+        d = np.abs(a.astype(int) - b.astype(int))
+        assert d.max() <= 2 and (d > 0).mean() < 0.01, (blend, d.max(), (d > 0).mean())
+
+
+def test_transposed_convs_of_the_real_configurations_split_into_phases():
+    from jdfd.model import DFDNetworks  # noqa: PLC0415
+
+    for name in ("compact", "paper"):
+        nets = DFDNetworks(config.get_config(name))
+        convts = [m for m in nets.modules() if isinstance(m, nn.ConvTranspose)]
+        assert convts and all(BlockedRunner.phases_apply(m) for m in convts), name
+
+
+@pytest.mark.parametrize("size,copies", [(34, 1), (10, 2)])
+def test_batch_sizes_share_a_packed_copy_when_the_layout_is_the_same(kernel_lib, size, copies):
+    # at 34×34 (a compact res block) oneDNN picks one Winograd variant for batch 1 and 4, at 10×10 two
+    layer = nn.Conv(192, 192, 3) if size == 34 else nn.Conv(32, 32, 3)
+    runner = BlockedRunner(kernel_lib)
+    for n in (1, 4):
+        x = _rand(n, layer.in_channels, size, size, seed=n)
+        y, c = runner.conv(layer, to_blocked(x), layer.in_channels)
+        np.testing.assert_allclose(from_blocked(y, c).numpy(), layer(x).numpy(), rtol=1e-4, atol=1e-3)
+    assert len(runner._packed) == copies
