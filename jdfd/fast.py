@@ -177,6 +177,17 @@ class FastDFD:
             x = jt.array(fmap)
             return self._generator(to_blocked(x) if self.blocked is not None else x).numpy()
 
+    def decode_images(self, part: str, vectors: np.ndarray) -> np.ndarray:
+        """Stage-I image decoder of a part (the shadow's): B×latent → B×1×n×n."""
+        dec = self.nets.image_decoders[part]
+        with jt.no_grad():
+            z = jt.array(np.asarray(vectors, np.float32))
+            if self.blocked is None:
+                return dec(z).numpy()
+            x = to_blocked(dec.fc(z).reshape((z.shape[0], dec.c0, dec.grid, dec.grid)))
+            y, channels = self.blocked.run(dec.conv, x, dec.c0)
+            return (y if y.ndim == 4 else from_blocked(y, channels)).numpy()
+
     def synthesize(self, codes: dict[str, np.ndarray]) -> np.ndarray:
         """FM + IS in one graph: vectors → B×S×S×3 uint8, as ``DeepFaceDrawing.synthesize``."""
         with jt.no_grad():

@@ -126,7 +126,11 @@ class DeepFaceDrawing:
                     darkness[part] = np.zeros((n, n), np.float32)
                     continue
                 d = details[part][index]
-                decoded = self.nets.image_decoders[part](jt.array(banks[part].vectors[d.indices])).numpy()[:, 0]
+                vectors = banks[part].vectors[d.indices]
+                if self.engine is not None:
+                    decoded = self.engine.decode_images(part, vectors)[:, 0]
+                else:
+                    decoded = self.nets.image_decoders[part](jt.array(vectors)).numpy()[:, 0]
                 darkness[part] = shadow_darkness(decoded, d.weights)
         return components.to_canvas(compose_shadow(darkness, boxes, self.cfg.image_size), CANVAS)
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -216,3 +219,25 @@ def test_batch_sizes_share_a_packed_copy_when_the_layout_is_the_same(kernel_lib,
         y, c = runner.conv(layer, to_blocked(x), layer.in_channels)
         np.testing.assert_allclose(from_blocked(y, c).numpy(), layer(x).numpy(), rtol=1e-4, atol=1e-3)
     assert len(runner._packed) == copies
+
+
+def test_kernels_run_from_short_lived_threads(kernel_lib):
+    """A web server calls the model from a new thread per request (under its lock). Primitives cached
+    in one thread once used oneDNN's per-thread scratchpad after that thread had exited: a segfault
+    on the second request. Run in a subprocess, so a crash fails this test instead of the session."""
+    code = (
+        "import threading\n"
+        "from jdfd.runtime import jittor\n"
+        "jt = jittor()\n"
+        "from jdfd import kernels\n"
+        "from jdfd.kernels.blocked import BlockedRunner, to_blocked\n"
+        "runner = BlockedRunner(kernels.load())\n"
+        "conv, norm = jt.nn.Conv(16, 16, 3), jt.nn.InstanceNorm2d(16)\n"
+        "def work():\n"
+        "    y, c = runner.conv(conv, to_blocked(jt.randn((15, 16, 20, 20))), 16)\n"
+        "    runner.norm(norm, y, c, relu=True, pad=1).sync()\n"
+        "for _ in range(8):\n"
+        "    t = threading.Thread(target=work); t.start(); t.join()\n"
+        "print('ok')\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0 and out.stdout.strip().endswith("ok"), out.stderr[-2000:]

@@ -112,8 +112,8 @@ class BlockedRunner:
         Output pixel (2i+a, 2j+b) only ever meets the kernel taps of parity (a+p, b+p), so each
         phase is an ordinary convolution of the input with a sub-kernel; stacking the four
         sub-kernels (zero where a phase has no tap) as output-channel groups makes one
-        convolution, which oneDNN runs 2–4× faster than its transposed convolution. The
-        following ``dfd_norm`` interleaves the phases (``shuffle=1``). Same products, same sums.
+        convolution, which oneDNN runs up to about twice as fast as its transposed convolution.
+        The following ``dfd_norm`` interleaves the phases (``shuffle=1``). Same products, same sums.
         """
         n, _, h, w, _ = x.shape
         k, p = layer.kernel_size[0], layer.padding[0]

@@ -1,7 +1,9 @@
 #include <chrono>
 #include <map>
+#include <mutex>
 #include <sstream>
 #include <unordered_map>
+#include <vector>
 
 #include "var.h"
 #include "dfd_conv_op.h"
@@ -51,6 +53,11 @@ std::string DfdGeom::key() const {
 
 static DfdConvEntry make_entry(const DfdGeom& g) {
     auto& eng = dfd_engine();
+    // The scratchpad is ours: oneDNN's default one is per thread, and cached primitives are run
+    // from whichever thread calls (a web server's request threads): with the default, a primitive
+    // created in a thread that has since exited uses freed memory.
+    primitive_attr attr;
+    attr.set_scratchpad_mode(scratchpad_mode::user);
     memory::dims src{g.n, g.ic, g.ih, g.iw}, dst{g.n, g.oc, g.oh(), g.ow()}, wei{g.oc, g.ic, g.k, g.k}, bias{g.oc};
     memory::dims strides{g.stride, g.stride}, pad_l{g.pad_l, g.pad_l}, pad_r{g.pad_r, g.pad_r};
     memory::desc src_md(src, dt::f32, g.plain_src ? tag::nchw : tag::nChw16c), dst_md(dst, dt::f32, tag::nChw16c);
@@ -64,7 +71,8 @@ static DfdConvEntry make_entry(const DfdGeom& g) {
     if (g.transposed) {
         auto d = deconvolution_forward::desc(prop_kind::forward_inference, algorithm::deconvolution_direct,
                                              src_md, wei_md, bias_md, dst_md, strides, pad_l, pad_r);
-        auto pd = deconvolution_forward::primitive_desc(d, eng);
+        auto pd = deconvolution_forward::primitive_desc(d, attr, eng);
+        e.scratchpad = pd.scratchpad_desc();
         e.weights = pd.weights_desc();
         e.impl = pd.impl_info_str();
         e.prim = deconvolution_forward(pd);
@@ -73,12 +81,12 @@ static DfdConvEntry make_entry(const DfdGeom& g) {
     auto build = [&](algorithm a) {
         auto d = convolution_forward::desc(prop_kind::forward_inference, a, src_md, wei_md, bias_md, dst_md,
                                            strides, pad_l, pad_r);
-        return convolution_forward::primitive_desc(d, eng);
+        return convolution_forward::primitive_desc(d, attr, eng);
     };
     convolution_forward::primitive_desc pd;
     bool done = false;
     if (g.algo == 1) {
-        // Winograd F(4x4, 3x3): about half the time of direct 3x3 convolution on AVX-512.
+        // Winograd (oneDNN picks F(4x4,3x3) or F(2x2,3x3)): about half the time of direct 3x3 on AVX-512.
         // Only some shapes have it; the others fall back to direct.
         try {
             pd = build(algorithm::convolution_winograd);
@@ -87,6 +95,7 @@ static DfdConvEntry make_entry(const DfdGeom& g) {
         }
     }
     if (!done) pd = build(algorithm::convolution_direct);
+    e.scratchpad = pd.scratchpad_desc();
     e.weights = pd.weights_desc();
     e.impl = pd.impl_info_str();
     e.prim = convolution_forward(pd);
@@ -144,12 +153,17 @@ void DfdConvOp::infer_shape() {
 
 void DfdConvOp::run() {
     auto t0 = std::chrono::steady_clock::now();
+    // One convolution at a time (Jittor runs one op at a time; this also guards the shared scratchpad).
+    static std::mutex running;
+    static std::vector<char> scratch;
+    std::lock_guard<std::mutex> hold(running);
     auto& e = dfd_conv_entry(g);
     auto& eng = dfd_engine();
+    if (scratch.size() < e.scratchpad.get_size()) scratch.resize(e.scratchpad.get_size());
     memory src(e.src, eng, x->mem_ptr), wei(e.weights, eng, w->mem_ptr), bias(e.bias, eng, b->mem_ptr),
-        dst(e.dst, eng, y->mem_ptr);
+        dst(e.dst, eng, y->mem_ptr), pad(e.scratchpad, eng, scratch.data());
     e.prim.execute(dfd_stream(), {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, wei}, {DNNL_ARG_BIAS, bias},
-                                  {DNNL_ARG_DST, dst}});
+                                  {DNNL_ARG_DST, dst}, {DNNL_ARG_SCRATCHPAD, pad}});
     dfd_stream().wait();
     if (profiling)
         dfd_record("conv " + g.key() + " " + e.impl,

@@ -19,7 +19,7 @@ struct DfdGeom {
 
 struct DfdConvEntry {
     dnnl::primitive prim;
-    dnnl::memory::desc src, weights, dst, bias, user_weights;
+    dnnl::memory::desc src, weights, dst, bias, user_weights, scratchpad;
     std::string impl;  // oneDNN's implementation name, e.g. "jit:avx512_core"
 };
 
