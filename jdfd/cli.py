@@ -140,6 +140,11 @@ def run_doctor(args) -> int:
     for k, v in info.items():
         print(f"{k:>11}: {v}")
     print(f"{'model':>11}: {DEFAULT_MODEL if (DEFAULT_MODEL / 'config.json').exists() else 'none shipped yet'}")
+    from jdfd import kernels  # noqa: PLC0415  (compiles them the first time: set-up runs doctor)
+
+    fast = kernels.load() is not None
+    print(f"{'inference':>11}: " + ("jdfd's oneDNN kernels (jdfd/kernels)" if fast
+                                      else f"Jittor's own layers ({kernels.unavailable_reason()})"))
     if info["device"] == "cpu" and not info["onednn"]:
         print("oneDNN is OFF: CPU inference will be ~100x slower. Run `make setup` (needs libdnnl-dev).")
         return 1

@@ -95,3 +95,9 @@ def test_help_and_doctor(capsys):
     out = capsys.readouterr().out
     assert "jittor" in out and "onednn" in out and "device" in out
     assert code in (0, 1)
+    from jdfd import kernels, runtime  # noqa: PLC0415
+
+    expected = "jdfd's oneDNN kernels" if kernels.load() is not None else "Jittor's own layers"
+    assert f"inference: {expected}" in out
+    if runtime.device() == "cpu" and runtime.dnnl_active():
+        assert kernels.load() is not None, "on a CPU with oneDNN jdfd must run its own kernels"

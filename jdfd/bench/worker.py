@@ -328,6 +328,7 @@ def run_spec(spec: dict) -> dict:
         t1 = time.perf_counter()
         backend.build(banks)
         result["build_s"] = time.perf_counter() - t1
+        result["info"].update(backend.info)  # build() adds what it chose (jittor-fast: which kernels)
         result["batches"] = run_infer(backend, cfg, spec)
     elif spec["mode"] == "train":
         result["batches"] = run_train(backend, cfg, spec)

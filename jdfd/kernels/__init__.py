@@ -16,6 +16,7 @@ back to Jittor's own operators.
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from types import ModuleType
 
@@ -44,6 +45,8 @@ def load() -> ModuleType | None:
             _state["ops"] = jt.compile_custom_ops(files, extra_flags=flags, return_module=True)
         except Exception as e:  # noqa: BLE001  (a compiler error must not stop inference)
             _state["reason"] = f"compiling jdfd's oneDNN kernels failed: {e}"
+            print(f"WARNING: {_state['reason']}\njdfd falls back to Jittor's own layers, about 2-3x slower.",
+                  file=sys.stderr)
     return _state["ops"]
 
 
