@@ -18,7 +18,7 @@ from pathlib import Path
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling script's helpers, however we are loaded
-from sketch_to_face import DEFAULT_MODEL, DEFAULT_SKETCHES, REPO, find_sketches, grid, load_model  # noqa: E402
+from sketch_to_face import DEFAULT_MODEL, DEFAULT_SKETCHES, REPO, grid, open_inputs  # noqa: E402
 
 DEFAULT_OUT = REPO / "outputs" / "examples" / "compare_methods"
 
@@ -42,13 +42,10 @@ def main(argv: list[str] | None = None) -> int:
     if any(not 0 <= b <= 1 for b in blends):
         print("--blends: every w must be in [0, 1]", file=sys.stderr)
         return 2
-    sketches = find_sketches(args.sketches)
-    if not sketches:
-        print(f"no sketches found in {', '.join(args.sketches)}", file=sys.stderr)
+    opened = open_inputs(args.sketches, args.model)
+    if opened is None:
         return 2
-    model = load_model(Path(args.model))
-    if model is None:
-        return 2
+    sketches, model = opened
     from jdfd.components import SketchError, load_sketch
 
     baseline = None

@@ -44,6 +44,16 @@ def find_sketches(inputs: list[str]) -> list[Path]:
     return out
 
 
+def open_inputs(inputs: list[str], model_path: str):
+    """(sketch paths, model), or None after saying why: what every example script starts with."""
+    sketches = find_sketches(inputs)
+    if not sketches:
+        print(f"no sketches found in {', '.join(inputs)}", file=sys.stderr)
+        return None
+    model = load_model(Path(model_path))
+    return None if model is None else (sketches, model)
+
+
 def font(size: int) -> ImageFont.ImageFont:
     try:
         return ImageFont.load_default(size=size)
@@ -81,13 +91,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cell", type=int, default=256, help="side of one grid cell in pixels (default 256)")
     args = ap.parse_args(argv)
 
-    sketches = find_sketches(args.sketches)
-    if not sketches:
-        print(f"no sketches found in {', '.join(args.sketches)}", file=sys.stderr)
+    opened = open_inputs(args.sketches, args.model)
+    if opened is None:
         return 2
-    model = load_model(Path(args.model))
-    if model is None:
-        return 2
+    sketches, model = opened
     from jdfd.components import SketchError, load_sketch
     from jdfd.projection import parse_blend
 

@@ -12,8 +12,9 @@ reference it is tested against. Two ways to run the same layers:
   generator's InstanceNorm and the FM decoders' per-sample BatchNorm reduce every
   H×W map twice in Jittor's generated loops, which are scalar and single-threaded;
   here the two sums are matrix-vector products (oneDNN/BLAS), same formula
-  ``var = max(E[x²] − E[x]², 0)``, other summation order. This is also the path on
-  CUDA, where the oneDNN kernels do not apply.
+  ``var = max(E[x²] − E[x]², 0)``, other summation order. Only used when asked for
+  (``jdfd bench`` history, tests): ``DeepFaceDrawing`` without the oneDNN kernels (CUDA,
+  no oneDNN) runs the networks' own layers instead.
 
 Both run the five encoders as one Jittor graph, synchronised once, and FM + IS as
 one graph. The networks are not modified: :class:`FastDFD` walks the model's own
@@ -119,26 +120,21 @@ class FastDFD:
         if self.blocked is None:
             h = self._run(enc.conv, x)
         else:
-            h, channels = self.blocked.run(enc.conv, x, x.shape[1])
-            h = from_blocked(h, channels)
+            h = from_blocked(*self.blocked.run(enc.conv, x, x.shape[1]))
         return enc.fc_mu(h.reshape((h.shape[0], -1)))
 
-    def _fm_decoder(self, part: str, z):
-        dec = self.nets.fm.decoder(part)
+    def _latent_decoder(self, dec, z):
+        """An FM or stage-I image decoder (``LatentDecoder``) → (map, channels); blocked with the kernels."""
         x = dec.fc(z).reshape((z.shape[0], dec.c0, dec.grid, dec.grid))
-        return self._run(dec.conv, x)
+        if self.blocked is None:
+            return self._run(dec.conv, x), None
+        return self.blocked.run(dec.conv, to_blocked(x), dec.c0)
 
     def _feature_map(self, codes: dict):
+        # Blocked maps paste like plain ones (boxes on dims 2 and 3); the generator takes them as they are.
         fm = self.nets.fm
-        if self.blocked is None:
-            return assemble({p: self._fm_decoder(p, codes[p]) for p in PARTS}, fm.boxes, fm.nose_crop)
-        # Blocked maps: the paste works on dims 2 and 3 alike, and the generator takes the result as is.
-        return assemble({p: self._fm_decoder_blocked(p, codes[p]) for p in PARTS}, fm.boxes, fm.nose_crop)
-
-    def _fm_decoder_blocked(self, part: str, z):
-        dec = self.nets.fm.decoder(part)
-        x = to_blocked(dec.fc(z).reshape((z.shape[0], dec.c0, dec.grid, dec.grid)))
-        return self.blocked.run(dec.conv, x, dec.c0)[0]
+        return assemble({p: self._latent_decoder(fm.decoder(p), codes[p])[0] for p in PARTS}, fm.boxes,
+                        fm.nose_crop)
 
     def _generator(self, fmap):
         """IS on a feature map (blocked when the oneDNN kernels run) → B×3×S×S in [-1, 1]."""
@@ -147,8 +143,7 @@ class FastDFD:
             return self._run(self.nets.G.model, fmap)
         if not isinstance(layers[-1], nn.Tanh):
             raise NotImplementedError("the generator must end in Tanh")
-        x, channels = self.blocked.run(layers[:-1], fmap, self.cfg.feature_channels)
-        return jt.tanh(x if x.ndim == 4 else from_blocked(x, channels))
+        return jt.tanh(from_blocked(*self.blocked.run(layers[:-1], fmap, self.cfg.feature_channels)))
 
     # ------------------------------------------------------------------ stages (numpy in, numpy out)
     def encode_crops(self, crops: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -179,14 +174,9 @@ class FastDFD:
 
     def decode_images(self, part: str, vectors: np.ndarray) -> np.ndarray:
         """Stage-I image decoder of a part (the shadow's): B×latent → B×1×n×n."""
-        dec = self.nets.image_decoders[part]
         with jt.no_grad():
             z = jt.array(np.asarray(vectors, np.float32))
-            if self.blocked is None:
-                return dec(z).numpy()
-            x = to_blocked(dec.fc(z).reshape((z.shape[0], dec.c0, dec.grid, dec.grid)))
-            y, channels = self.blocked.run(dec.conv, x, dec.c0)
-            return (y if y.ndim == 4 else from_blocked(y, channels)).numpy()
+            return from_blocked(*self._latent_decoder(self.nets.image_decoders[part], z)).numpy()
 
     def synthesize(self, codes: dict[str, np.ndarray]) -> np.ndarray:
         """FM + IS in one graph: vectors → B×S×S×3 uint8, as ``DeepFaceDrawing.synthesize``."""
