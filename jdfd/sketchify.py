@@ -81,7 +81,10 @@ import numpy as np
 from PIL import Image
 from scipy import ndimage as ndi
 
-__all__ = ["SketchParams", "add_parser", "run", "sketchify_folder", "sketchify_image"]
+__all__ = ["STYLES", "SketchParams", "add_parser", "ink_density", "run", "sketchify_folder", "sketchify_image"]
+
+#: sketch styles: v1 = fine DoG lines only; v2 adds the silhouette, hair and coarse structure
+STYLES = ("v1", "v2")
 
 
 @dataclass(frozen=True)
@@ -122,6 +125,36 @@ class SketchParams:
     min_stroke_extent: int = 15
     #: final stroke width in px (1, 2 or 3; only applies when thinning)
     stroke_width: int = 2
+    #: "v1": the fine chain above only; "v2": plus silhouette, coarse edges and hair strands
+    style: str = "v2"
+    # ---- v2 only
+    #: Gaussian sigmas (px) of the colour gradient for outlines: features, and whole hair masses
+    edge_sigmas: tuple[float, ...] = (2.5, 6.0)
+    #: hysteresis on the colour step height (0..1) for outlines (hair silhouette, fringe, beard, ears, collar)
+    edge_high: float = 0.25
+    edge_low: float = 0.1
+    #: strands: Hessian scale (px), coherence window (px), hysteresis on ridge * coherence^2
+    strand_sigma: float = 2.0
+    strand_window: float = 8.0
+    strand_high: float = 0.012
+    strand_low: float = 0.005
+    #: half-axes (fraction of the side) of the face-centred zone the v2 terms may draw in
+    zone_rx: float = 0.62
+    zone_ry: float = 0.75
+    #: v2 thresholds are scaled by ``top_gain`` at the top row, rising linearly to 1 at ``top_extent`` of the height
+    top_gain: float = 0.45
+    top_extent: float = 0.4
+    #: v2 lines shorter than this (px) are dropped: texture, not structure
+    extra_min_length: float = 40.0
+    #: stretches of a v2 line that are new (not next to an existing stroke) are kept from this length (px)
+    extra_min_piece: float = 10.0
+    #: half-axes (fraction of the side) of the nose/mouth ellipse left to the fine chain (eyes have their own)
+    core_rx: float = 0.13
+    core_ry: float = 0.17
+    #: coarse lines closer than this (px) to a fine stroke are dropped (no double lines)
+    dedupe_radius: float = 5.0
+    #: holes smaller than this (px) between merged v2 lines are filled before re-thinning
+    pinhole_area: float = 40.0
 
 
 DEFAULT_PARAMS = SketchParams()
@@ -147,19 +180,30 @@ _ZS_TABLES = _zhang_suen_tables()
 _EIGHT = np.ones((3, 3), dtype=bool)
 
 
+def _neighbour_code(img: np.ndarray) -> np.ndarray:
+    """8-neighbour code of every pixel (weights as ``_NEIGHBOUR_WEIGHTS``), zero outside the image."""
+    pad = np.pad(img.view(np.uint8), 1)
+    h, w = img.shape
+    code = np.zeros((h, w), np.uint8)
+    for (dy, dx), weight in np.ndenumerate(_NEIGHBOUR_WEIGHTS):
+        if weight:
+            # uint8 shifted adds: several times faster than a generic int32 correlate
+            code += pad[dy : dy + h, dx : dx + w] * np.uint8(weight)
+    return code
+
+
 def thin(mask: np.ndarray) -> np.ndarray:
     """Zhang–Suen thinning of a boolean mask to 1 px wide 8-connected lines.
 
     Vectorised with a 256-entry look-up table per sub-iteration, so one pass over a
-    512x512 image costs a single correlate; strokes here are a few px wide, so it
+    512x512 image costs eight shifted adds; strokes here are a few px wide, so it
     converges in a handful of passes.
     """
     img = mask.astype(bool, copy=True)
     while True:
         changed = False
         for table in _ZS_TABLES:
-            code = ndi.correlate(img.astype(np.int32), _NEIGHBOUR_WEIGHTS, mode="constant")
-            remove = img & table[code]
+            remove = img & table[_neighbour_code(img)]
             if remove.any():
                 img &= ~remove
                 changed = True
@@ -196,27 +240,19 @@ def _to_rgb(rgb: np.ndarray) -> np.ndarray:
     return arr[:, :, :3]
 
 
-def sketchify_image(rgb: np.ndarray, size: int = 512, params: SketchParams | None = None) -> np.ndarray:
-    """Turn an HxWx3 uint8 face photo into a ``size`` x ``size`` uint8 line drawing (255 paper, 0 ink)."""
-    p = params or DEFAULT_PARAMS
-    if size < 16:
-        raise ValueError(f"size must be at least 16, got {size}")
-    arr = _to_rgb(rgb)
-    if arr.shape[:2] != (size, size):
-        arr = np.asarray(Image.fromarray(arr).resize((size, size), Image.BICUBIC))
-    scale = size / p.ref_size
-
-    # 1. luminance, percentile-stretched so thresholds do not depend on exposure
+def _luminance(arr: np.ndarray, p: SketchParams, scale: float) -> np.ndarray:
+    """Steps 1-2: percentile-stretched, median-denoised luminance in 0..1."""
     grey = arr.astype(np.float32) @ np.array([0.299, 0.587, 0.114], dtype=np.float32) / 255.0
     lo, hi = np.percentile(grey, (p.stretch_low, p.stretch_high))
     grey = np.clip((grey - lo) / max(float(hi - lo), p.stretch_min_range), 0.0, 1.0)
-
-    # 2. edge-preserving denoise
     median = max(1, round(p.median_size * scale))
     if median > 1:
         grey = ndi.median_filter(grey, size=median, mode="reflect")
+    return grey
 
-    # 3. dark-side DoG: positive where a pixel is darker than its neighbourhood
+
+def _dog_ink(grey: np.ndarray, p: SketchParams, scale: float) -> np.ndarray:
+    """Steps 3-6: dark-side DoG, texture suppression, hysteresis, speckle removal (a band mask)."""
     sigma = max(0.5, p.sigma * scale)
     # Odd (point) reflection continues a gradient straight through the border; plain
     # reflection would fold it into a V whose tip the DoG draws as a line along the edge.
@@ -225,31 +261,179 @@ def sketchify_image(rgb: np.ndarray, size: int = 512, params: SketchParams | Non
     response = ndi.gaussian_filter(padded, sigma * p.k) - ndi.gaussian_filter(padded, sigma)
     response = response[pad:-pad, pad:-pad]
 
-    # 4. texture suppression: raise the bar where lines are dense over a wide window (hair)
+    # texture suppression: raise the bar where lines are dense over a wide window (hair)
     if p.texture_gain > 0 and p.texture_window > 0:
         win = max(3, round(p.texture_window * scale))
         density = ndi.uniform_filter((response > p.low).astype(np.float32), win, mode="reflect")
         density = ndi.uniform_filter(density, win, mode="reflect")  # box twice ~ smooth window
         response = response / (1.0 + p.texture_gain * np.maximum(density - p.texture_free, 0.0))
 
-    # 5 + 6. hysteresis and speckle removal in one labelling pass
+    # hysteresis and speckle removal in one labelling pass
     min_area = max(1, round(p.min_blob_area * scale * scale))
-    ink = _drop_small(response > p.low, min_area, seeds=response > p.high)
+    return _drop_small(response > p.low, min_area, seeds=response > p.high)
 
+
+def _strokes(ink: np.ndarray, p: SketchParams, scale: float, pre_thinned: np.ndarray | None = None) -> np.ndarray:
+    """Steps 7-8: round off, thin to a skeleton, drop short pieces, dilate to the pen width."""
+    if p.mask_smooth > 0:
+        # round off jagged threshold borders: ~10% fewer skeleton spurs (endpoints) on val photos
+        ink = ndi.gaussian_filter(ink.astype(np.float32), p.mask_smooth * scale) > 0.5
+    ink = thin(ink)
+    if pre_thinned is not None:
+        # v2's extra 1 px lines: fatten by one pixel, fill the pinholes left between lines
+        # that ran 1-2 px apart, and re-thin, so they merge into one stroke instead of a
+        # thick double line or a chain of tiny loops (thinning keeps every hole as a loop)
+        fat = ndi.binary_dilation(ink | pre_thinned, _EIGHT)
+        holes = ndi.binary_fill_holes(fat) & ~fat
+        ink = thin(fat | (holes & ~_drop_small(holes, max(2, round(p.pinhole_area * scale * scale)))))
+    ink = _drop_small(ink, max(1, round(p.min_stroke_length * scale)), min_extent=round(p.min_stroke_extent * scale))
+    if p.stroke_width == 2:
+        ink = ndi.binary_dilation(ink, np.ones((2, 2), dtype=bool))
+    elif p.stroke_width >= 3:
+        ink = ndi.binary_dilation(ink)  # 3x3 cross
+    return ink
+
+
+# --------------------------------------------------------------------------- v2 terms
+
+
+def _ellipse_mask(n: int, cy: float, cx: float, ry: float, rx: float) -> np.ndarray:
+    yy, xx = np.mgrid[:n, :n].astype(np.float32) + 0.5
+    return ((yy - cy * n) / (ry * n)) ** 2 + ((xx - cx * n) / (rx * n)) ** 2 <= 1.0
+
+
+def _colour_edges(arr: np.ndarray, sigma: float) -> tuple[np.ndarray, np.ndarray]:
+    """Canny-style colour edges: the step height (0..1) an edge has at this scale, and its thin ridge.
+
+    The gradient is scale-normalised (times ``sigma * sqrt(2 pi)``), so a clean step of
+    height h scores h at any sigma and the thresholds mean the same at both scales.
+    """
+    img = arr.astype(np.float32) / 255.0
+    r, g, b = img[..., 0], img[..., 1], img[..., 2]
+    chans = (0.299 * r + 0.587 * g + 0.114 * b, r - g, 0.5 * (r + g) - b)
+    jxx = jyy = jxy = 0.0
+    for c in chans:
+        gx = ndi.gaussian_filter(c, sigma, order=(0, 1), mode="nearest")
+        gy = ndi.gaussian_filter(c, sigma, order=(1, 0), mode="nearest")
+        jxx, jyy, jxy = jxx + gx * gx, jyy + gy * gy, jxy + gx * gy
+    # Di Zenzo: the largest eigenvalue of the summed structure tensor is the colour gradient strength
+    tr, det = jxx + jyy, jxx * jyy - jxy * jxy
+    mag = np.sqrt(np.maximum(0.5 * tr + np.sqrt(np.maximum(0.25 * tr * tr - det, 0.0)), 0.0))
+    mag *= sigma * np.sqrt(2 * np.pi)
+    theta = 0.5 * np.arctan2(2 * jxy, jxx - jyy)  # gradient direction
+    # non-maximum suppression across the edge, direction quantised to 4 bins
+    q = np.round(theta / (np.pi / 4)).astype(np.int32) % 4
+    pad = np.pad(mag, 1, mode="edge")
+    h, w = mag.shape
+    ridge = np.zeros_like(mag, dtype=bool)
+    for k, (dy, dx) in enumerate(((0, 1), (1, 1), (1, 0), (1, -1))):
+        fwd = pad[1 + dy : 1 + dy + h, 1 + dx : 1 + dx + w]
+        back = pad[1 - dy : 1 - dy + h, 1 - dx : 1 - dx + w]
+        sel = q == k
+        ridge |= sel & (mag >= fwd) & (mag > back)
+    return mag, ridge
+
+
+def _ridges(grey: np.ndarray, sigma: float, window: float) -> tuple[np.ndarray, np.ndarray]:
+    """Dark-line strength from the Hessian, and the orientation coherence of the neighbourhood.
+
+    The larger Hessian eigenvalue is positive across a dark line (a hair strand, a frame);
+    subtracting the other one's magnitude rejects round blobs (curls' dots, pores).
+    Coherence (structure tensor over ``window``) is near 1 where the lines run parallel,
+    as strands in combed or straight hair do, and near 0 in a tangle.
+    """
+    hyy = ndi.gaussian_filter(grey, sigma, order=(2, 0), mode="nearest") * sigma**2
+    hxx = ndi.gaussian_filter(grey, sigma, order=(0, 2), mode="nearest") * sigma**2
+    hxy = ndi.gaussian_filter(grey, sigma, order=(1, 1), mode="nearest") * sigma**2
+    half = np.sqrt(0.25 * (hxx - hyy) ** 2 + hxy * hxy)
+    mean = 0.5 * (hxx + hyy)
+    l1, l2 = mean + half, mean - half
+    ridge = np.maximum(l1 - np.abs(l2), 0.0)
+    gx = ndi.gaussian_filter(grey, sigma, order=(0, 1), mode="nearest")
+    gy = ndi.gaussian_filter(grey, sigma, order=(1, 0), mode="nearest")
+    jxx, jyy, jxy = (ndi.gaussian_filter(v, window) for v in (gx * gx, gy * gy, gx * gy))
+    coherence = np.sqrt((jxx - jyy) ** 2 + 4 * jxy * jxy) / (jxx + jyy + 1e-6)
+    return ridge, coherence
+
+
+def _v2_lines(arr: np.ndarray, grey: np.ndarray, fine: np.ndarray, p: SketchParams, scale: float) -> np.ndarray:
+    """v2's extra 1 px lines: outlines (hair silhouette, fringe, beard, collar) and hair strands."""
+    size = arr.shape[0]
+    border = np.zeros((size, size), bool)
+    bw = max(2, round(4 * scale))
+    border[:bw], border[-bw:], border[:, :bw], border[:, -bw:] = True, True, True, True
+    # the eyes, nose and mouth are the fine chain's; coarse terms there only add shading
+    # lines. Aligned faces put the eyes at ~(0.34, 0.43) and (0.62, 0.43) of the canvas.
+    core = _ellipse_mask(size, 0.6, 0.5, p.core_ry, p.core_rx)
+    for cx in (0.336, 0.623):
+        core |= _ellipse_mask(size, 0.43, cx, 0.06, 0.1)
+    # a wide face-centred zone: head, hair and shoulders, not the far corners of the backdrop
+    zone = _ellipse_mask(size, 0.5, 0.5, p.zone_ry, p.zone_rx) & ~core & ~border
+
+    # 1. outlines: colour edges (a blond silhouette on a pale wall differs in hue) at two
+    # scales: the finer one follows a fringe or a collar, the coarser one sees a curly or
+    # spiky hair mass as one shape, where the finer one only sees curls
+    # Thresholds fall towards the top: above the brows there is only hair and backdrop, and
+    # a spiky or curly hair line is a weak, broken edge that a person still draws.
+    rows = (np.arange(size, dtype=np.float32) + 0.5) / size
+    bar = (p.top_gain + (1 - p.top_gain) * np.clip(rows / p.top_extent, 0.0, 1.0))[:, None]
+    radius = max(1, round(p.dedupe_radius * scale))
+    drawn = thin(fine)
+    extra = np.zeros((size, size), bool)
+
+    min_len, min_piece = max(2, round(p.extra_min_length * scale)), max(2, round(p.extra_min_piece * scale))
+
+    def add(lines: np.ndarray) -> None:
+        # Only long lines are structure; short ones are texture. A line next to one already
+        # drawn (a fine DoG stroke, or the same edge at the other scale) would make a double
+        # line, so only its new stretches are kept: they often bridge the gaps of a fine stroke.
+        nonlocal drawn, extra
+        lines = _drop_small(lines, min_len)
+        new = _drop_small(lines & ~ndi.binary_dilation(drawn, iterations=radius), min_piece)
+        extra |= new
+        drawn |= new
+
+    for sigma in p.edge_sigmas:
+        mag, ridge = _colour_edges(arr, max(0.7, sigma * scale))
+        mag = mag / bar
+        add(_drop_small(ridge & zone & (mag > p.edge_low), 2, seeds=mag > p.edge_high))
+
+    # 2. strands: coherent dark ridges, so straight and wavy hair get a few long flow lines
+    lines, coherence = _ridges(grey, max(0.7, p.strand_sigma * scale), max(1.0, p.strand_window * scale))
+    strength = lines * coherence**2 / bar
+    # not on the jaw, chin and neck, where the same filter finds folds and shadows, not hair
+    strand_zone = zone & ~_ellipse_mask(size, 0.72, 0.5, 0.2, 0.22)
+    add(thin(_drop_small(strand_zone & (strength > p.strand_low), 2, seeds=strength > p.strand_high)))
+    return extra
+
+
+def sketchify_image(rgb: np.ndarray, size: int = 512, params: SketchParams | None = None) -> np.ndarray:
+    """Turn an HxWx3 uint8 face photo into a ``size`` x ``size`` uint8 line drawing (255 paper, 0 ink)."""
+    p = params or DEFAULT_PARAMS
+    if size < 16:
+        raise ValueError(f"size must be at least 16, got {size}")
+    if p.style not in STYLES:
+        raise ValueError(f"unknown sketch style {p.style!r}; expected one of {', '.join(STYLES)}")
+    arr = _to_rgb(rgb)
+    if arr.shape[:2] != (size, size):
+        arr = np.asarray(Image.fromarray(arr).resize((size, size), Image.BICUBIC))
+    scale = size / p.ref_size
+    grey = _luminance(arr, p, scale)
+    ink = _dog_ink(grey, p, scale)
+    extra = _v2_lines(arr, grey, ink, p, scale) if p.style == "v2" else None
     if p.thin:
-        # 7. round off jagged threshold borders: ~10% fewer skeleton spurs (endpoints) on val photos
-        if p.mask_smooth > 0:
-            ink = ndi.gaussian_filter(ink.astype(np.float32), p.mask_smooth * scale) > 0.5
-        ink = thin(ink)
-        ink = _drop_small(
-            ink, max(1, round(p.min_stroke_length * scale)), min_extent=round(p.min_stroke_extent * scale)
-        )
-        # 8. uniform pen width
-        if p.stroke_width == 2:
-            ink = ndi.binary_dilation(ink, np.ones((2, 2), dtype=bool))
-        elif p.stroke_width >= 3:
-            ink = ndi.binary_dilation(ink)  # 3x3 cross
+        ink = _strokes(ink, p, scale, extra)
+    elif extra is not None:
+        ink = ink | extra
     return np.where(ink, 0, 255).astype(np.uint8)
+
+
+def ink_density(sketch: np.ndarray, threshold: int = 128) -> float:
+    """Fraction of dark pixels (value < ``threshold``) in a greyscale sketch: how much of the paper is inked."""
+    arr = np.asarray(sketch)
+    if arr.ndim == 3:
+        arr = arr[:, :, :3].mean(axis=2)
+    return float((arr < threshold).mean()) if arr.size else 0.0
 
 
 # --------------------------------------------------------------------------- folders
@@ -278,20 +462,21 @@ def _write_png(arr: np.ndarray, out: Path) -> None:
             tmp.unlink()
 
 
-def _process(task: tuple[str, str, int, SketchParams, bool]) -> tuple[str, str, str]:
-    """Worker: one photo → one sketch. Returns (source, status, reason); never raises."""
+def _process(task: tuple[str, str, int, SketchParams, bool]) -> tuple[str, str, str, float | None]:
+    """Worker: one photo → one sketch. Returns (source, status, reason, ink density); never raises."""
     src, out, size, params, overwrite = task
     if not overwrite and os.path.exists(out):
-        return src, "exists", ""
+        return src, "exists", "", None
     try:
         rgb = read_rgb(Path(src))
     except Exception as exc:  # noqa: BLE001 - any decode failure means "unreadable", never abort the run
-        return src, "skipped", f"unreadable ({type(exc).__name__}: {exc})"
+        return src, "skipped", f"unreadable ({type(exc).__name__}: {exc})", None
     try:
-        _write_png(sketchify_image(rgb, size, params), Path(out))
+        sketch = sketchify_image(rgb, size, params)
+        _write_png(sketch, Path(out))
     except Exception as exc:  # noqa: BLE001 - e.g. disk full or a degenerate image; report and go on
-        return src, "skipped", f"failed ({type(exc).__name__}: {exc})"
-    return src, "written", ""
+        return src, "skipped", f"failed ({type(exc).__name__}: {exc})", None
+    return src, "written", "", ink_density(sketch)
 
 
 def _thumb(img: Image.Image, cell: int) -> Image.Image:
@@ -330,7 +515,8 @@ def sketchify_folder(
 
     Unreadable files are reported on stderr and skipped. Returns counts
     (``found``, ``written``, ``existing``, ``skipped``), ``skipped_files`` as
-    ``[(path, reason), ...]``, ``seconds`` and ``preview`` (path or None).
+    ``[(path, reason), ...]``, ``seconds``, ``preview`` (path or None) and ``density``
+    (mean/min/max ink fraction of the sketches written now, or None if none was).
     """
     from jdfd.progress import track
 
@@ -362,6 +548,7 @@ def sketchify_folder(
     start = time.perf_counter()
     counts = {"written": 0, "existing": 0}
     done: list[str] = []
+    densities: list[float] = []
     pool = None
     if workers > 1 and len(tasks) > 1:
         pool = multiprocessing.get_context().Pool(min(workers, len(tasks)))
@@ -369,7 +556,7 @@ def sketchify_folder(
     else:
         results = map(_process, tasks)
     try:
-        for name, status, reason in track(results, total=len(tasks), desc="sketchify", unit="img"):
+        for name, status, reason, density in track(results, total=len(tasks), desc="sketchify", unit="img"):
             if status == "skipped":
                 skipped.append((name, reason))
                 # "\r" + padding: overwrite the progress bar's line; the bar redraws below it
@@ -377,6 +564,8 @@ def sketchify_folder(
             else:
                 counts["written" if status == "written" else "existing"] += 1
                 done.append(name)
+                if density is not None:
+                    densities.append(density)
     except BaseException:
         if pool is not None:
             pool.terminate()  # Ctrl-C: do not wait for the queued photos
@@ -401,6 +590,9 @@ def sketchify_folder(
         "skipped_files": skipped,
         "seconds": seconds,
         "preview": preview_written,
+        "density": (
+            {"mean": float(np.mean(densities)), "min": min(densities), "max": max(densities)} if densities else None
+        ),
     }
 
 
@@ -421,6 +613,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                    help="photo|sketch grid PNG (default: OUT_preview.png beside OUT, never inside it)")
     p.add_argument("--workers", type=int, default=2, help="worker processes (default 2)")
     p.add_argument("--overwrite", action="store_true", help="redo sketches that already exist")
+    p.add_argument("--style", choices=STYLES, default=DEFAULT_PARAMS.style,
+                   help="v2 (default): lines plus hair outline, strands, beard and collar; v1: the older, "
+                        "sparser face-lines-only drawing")
     p.set_defaults(func=run)
 
 
@@ -434,13 +629,22 @@ def run(args: argparse.Namespace) -> int:
         print(f"sketchify: --size must be at least 16, got {args.size}", file=sys.stderr)
         return 2
     preview = Path(args.preview) if args.preview is not None else out.parent / f"{out.name}_preview.png"
-    res = sketchify_folder(src, out, size=args.size, preview=preview, workers=args.workers, overwrite=args.overwrite)
+    params = SketchParams(style=getattr(args, "style", DEFAULT_PARAMS.style))
+    res = sketchify_folder(
+        src, out, size=args.size, preview=preview, workers=args.workers, overwrite=args.overwrite, params=params
+    )
     n_ok = res["written"] + res["existing"]
     per = res["seconds"] / res["written"] if res["written"] else 0.0
     print(
         f"sketchify: {res['written']} written, {res['existing']} already there, {res['skipped']} skipped "
         f"of {res['found']} files in {res['seconds']:.1f} s ({per:.3f} s/photo) -> {out}"
     )
+    if res["density"]:
+        d = res["density"]
+        print(
+            f"sketchify: style {params.style}, ink density (fraction of dark pixels) "
+            f"mean {d['mean']:.3f}, min {d['min']:.3f}, max {d['max']:.3f}"
+        )
     if res["preview"]:
         print(f"sketchify: preview {res['preview']}")
     if n_ok == 0:

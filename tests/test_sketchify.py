@@ -228,3 +228,117 @@ def test_folder_skips_second_photo_with_the_same_stem(tmp_path):
     res = sk.sketchify_folder(src, tmp_path / "out", size=64, workers=1)
     assert (res["written"], res["skipped"]) == (1, 1)
     assert "same stem" in res["skipped_files"][0][1]
+
+
+# --------------------------------------------------------------------------- styles (v1, v2)
+
+
+def synthetic_head(size: int = 512) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Auburn, strand-textured hair around a skin-coloured face on a blue-grey backdrop.
+
+    Hair and backdrop have about the same luminance (107 vs 106), so only a colour
+    edge separates them, as with many real hair silhouettes. Returns the photo, the
+    person mask (hair | face) and the hair interior well away from any outline.
+    """
+    h = w = size
+    s = size / 512
+    yy, xx = np.mgrid[:h, :w].astype(np.float32)
+    hair = _ellipse(h, w, 0.45 * h, 0.5 * w, 215 * s, 190 * s)
+    hair |= _ellipse(h, w, 0.75 * h, 0.5 * w, 200 * s, 190 * s) & (yy > 0.45 * h)
+    face = _ellipse(h, w, 0.55 * h, 0.5 * w, 150 * s, 115 * s)
+    strands = 10 * np.sin(xx / (3.0 * s) + 0.3 * np.sin(yy / (25 * s)))
+    strands += np.random.default_rng(3).normal(0, 4, (h, w))
+    rgb = np.empty((h, w, 3), np.float32)
+    rgb[:] = (80, 110, 150)
+    rgb[hair] = np.array([150, 95, 60]) + strands[hair][:, None]
+    shade = 20 * ((xx - w / 2) / (115 * s)) ** 2  # soft shading across the cheeks: must not become ink
+    rgb[face] = np.array([225, 185, 160]) - shade[face][:, None]
+    person = hair | face
+    interior = ndi.binary_erosion(person, iterations=round(20 * s)) & ~ndi.binary_dilation(
+        face, iterations=round(20 * s)
+    )
+    return np.clip(rgb, 0, 255).astype(np.uint8), person, interior
+
+
+V1, V2 = sk.SketchParams(style="v1"), sk.SketchParams(style="v2")
+
+
+def test_v2_is_the_default_and_unknown_styles_are_rejected(face):
+    rgb, _, out = face
+    assert sk.DEFAULT_PARAMS.style == "v2"
+    assert np.array_equal(sk.sketchify_image(rgb, params=V2), out)
+    with pytest.raises(ValueError, match="style"):
+        sk.sketchify_image(rgb, params=sk.SketchParams(style="v3"))
+
+
+@pytest.mark.parametrize("params", [V1, V2], ids=["v1", "v2"])
+def test_styles_are_deterministic(params):
+    rgb, _, _ = synthetic_head(256)
+    first = sk.sketchify_image(rgb, size=256, params=params)
+    assert np.array_equal(sk.sketchify_image(rgb.copy(), size=256, params=params), first)
+
+
+def test_v2_draws_the_hair_silhouette_and_strands_but_not_the_shading():
+    rgb, person, interior = synthetic_head()
+    outline = (person ^ ndi.binary_erosion(person)) & ~_border(person.shape, 8)
+    v1, v2 = (sk.sketchify_image(rgb, params=p) == 0 for p in (V1, V2))
+    near = ndi.binary_dilation(v2, iterations=4)
+    # the hair/backdrop edge is a hue change: v2 outlines it all round, v1 (luminance only) barely
+    assert near[outline].mean() > 0.9
+    assert ndi.binary_dilation(v1, iterations=4)[outline].mean() < 0.3
+    # some strands inside the hair mass, but far from a filled block
+    assert 0.03 < v2[interior].mean() < 0.25
+    # the shaded cheeks stay paper, and so does the flat backdrop
+    face_inside = _ellipse(512, 512, 0.55 * 512, 256, 150, 115)
+    assert not v2[ndi.binary_erosion(face_inside, iterations=12)].any()
+    assert not v2[~ndi.binary_dilation(person, iterations=8)].any()
+
+
+def test_v2_keeps_glasses_frames(face):
+    rgb, _, _ = face
+    yy, xx = np.mgrid[:512, :512]
+    rings = np.zeros((512, 512), bool)
+    for cx in (256 - 60, 256 + 60):
+        r = np.hypot(yy - 0.43 * 512, xx - cx)
+        rings |= (r > 40) & (r < 43.5)  # a 3.5 px dark frame around each eye
+    bridge = (np.abs(yy - 0.43 * 512) < 1.8) & (np.abs(xx - 256) < 20)
+    glasses = rgb.copy()
+    glasses[rings | bridge] = 30
+    ink = sk.sketchify_image(glasses) == 0
+    near = ndi.binary_dilation(ink, iterations=4)
+    assert near[rings].mean() > 0.8
+    # and they were not there without the glasses
+    assert ndi.binary_dilation(sk.sketchify_image(rgb) == 0, iterations=4)[rings].mean() < 0.6
+
+
+@pytest.mark.parametrize("params", [V1, V2], ids=["v1", "v2"])
+def test_ink_density_in_the_hand_drawn_range(params):
+    rgb, _, _ = synthetic_head()
+    density = sk.ink_density(sk.sketchify_image(rgb, params=params))
+    lo, hi = (0.005, 0.04) if params.style == "v1" else (0.03, 0.10)
+    assert lo < density < hi
+
+
+def test_ink_density_counts_dark_pixels():
+    sketch = np.full((10, 20), 255, np.uint8)
+    sketch[:5, :4] = 0
+    sketch[9, 19] = 127  # dark enough
+    sketch[0, 19] = 128  # not
+    assert sk.ink_density(sketch) == pytest.approx(21 / 200)
+    assert sk.ink_density(np.dstack([sketch] * 3)) == pytest.approx(21 / 200)
+
+
+def test_cli_style_flag_and_density_summary(tmp_path, capsys):
+    src = _photo_folder(tmp_path)
+    outs = {}
+    for style in ("v1", "v2"):
+        args = _parse(["sketchify", str(src), "-o", str(tmp_path / style), "--size", "128", "--workers", "1",
+                       "--style", style])
+        assert args.func(args) == 0
+        printed = capsys.readouterr().out
+        assert f"style {style}, ink density" in printed and "mean 0." in printed
+        outs[style] = np.asarray(Image.open(tmp_path / style / "a.png"))
+    assert np.array_equal(outs["v1"], sk.sketchify_image(np.asarray(Image.open(src / "a.jpg")), 128, V1))
+    assert _parse(["sketchify", str(src), "-o", str(tmp_path / "x")]).style == "v2"
+    with pytest.raises(SystemExit):
+        _parse(["sketchify", str(src), "-o", str(tmp_path / "x"), "--style", "v9"])
