@@ -342,3 +342,27 @@ def test_cli_style_flag_and_density_summary(tmp_path, capsys):
     assert _parse(["sketchify", str(src), "-o", str(tmp_path / "x")]).style == "v2"
     with pytest.raises(SystemExit):
         _parse(["sketchify", str(src), "-o", str(tmp_path / "x"), "--style", "v9"])
+
+
+def test_silhouette_inks_the_outer_edge_of_a_textured_hair_mass_and_nothing_on_a_plain_image():
+    # dark, curly-textured hair (no strands, low luminance contrast) around a skin disk on a flat wall
+    n = 512
+    yy, xx = np.mgrid[:n, :n].astype(np.float32)
+    hair = _ellipse(n, n, 0.45 * n, 0.5 * n, 190, 170)
+    face = _ellipse(n, n, 0.55 * n, 0.5 * n, 140, 105)
+    curls = ndi.gaussian_filter(np.random.default_rng(5).normal(0, 1, (n, n)), 2.5)
+    rgb = np.empty((n, n, 3), np.float32)
+    rgb[:] = (200, 200, 195)
+    rgb[hair] = np.array([45, 35, 30]) + 150 * curls[hair][:, None]
+    rgb[face] = (220, 180, 155)
+    rgb = np.clip(rgb, 0, 255).astype(np.uint8)
+    sil = sk._silhouette(rgb, sk.DEFAULT_PARAMS, 1.0)
+    outline = (hair ^ ndi.binary_erosion(hair)) & (yy < 0.5 * n)  # the upper half of the hair's edge
+    near = ndi.binary_dilation(sil, iterations=6)
+    assert near[outline].mean() > 0.7
+    assert not sil[ndi.binary_erosion(hair, iterations=10)].any()  # never inside the hair or through the face
+    # and the full v2 sketch has that edge inked
+    v2 = sk.sketchify_image(rgb) == 0
+    assert ndi.binary_dilation(v2, iterations=4)[outline].mean() > 0.8
+    plain = np.full((n, n, 3), (120, 140, 160), np.uint8)
+    assert not sk._silhouette(plain, sk.DEFAULT_PARAMS, 1.0).any()
