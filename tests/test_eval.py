@@ -1,7 +1,8 @@
+import importlib.util
 import json
 
 import numpy as np
-from conftest import draw_sketch
+from conftest import REPO, draw_sketch
 from PIL import Image
 
 from jdfd.cli import main
@@ -30,6 +31,20 @@ def test_eval_runs_end_to_end_on_a_tiny_model(tmp_path, tiny_model_dir, capsys):
     with Image.open(out / "samples.png") as im:  # a row per photo: sketch, w=1, w=0, photo
         assert im.size == (4 * 192, 3 * 192)
     assert "| drop | 1.00 | w=1 |" in (out / "results.md").read_text()
+    # sketch following, in layout space only without FID features; chance for N = 3 under the table
+    following = ("layout_top1", "layout_top5", "variety")
+    for r in res["rows"]:
+        assert 0 <= r["layout_top1"] <= 1 and r["layout_top5"] == 1 and r["variety"] >= 0
+        assert "inception_top1" not in r
+    assert res["chance"] == {"top1": 1 / 3, "top5": 1.0}
+    md = (out / "results.md").read_text()
+    assert "| lay@1 ↑ | lay@5 ↑ | variety |" in md and "chance: top-1 33.3 %, top-5 100.0 %" in md
+
+    # an evaluation from before the measure existed: --merge keeps its rows as they are
+    for r in res["rows"]:
+        for key in following:
+            del r[key]
+    (out / "results.json").write_text(json.dumps(res))
 
     # --merge adds a method without recomputing the others: their rows stay exactly as they were
     code = main(["eval", "--model", str(tiny_model_dir), "--photos", str(photos), "--out", str(out),
@@ -42,6 +57,13 @@ def test_eval_runs_end_to_end_on_a_tiny_model(tmp_path, tiny_model_dir, capsys):
     assert [r["method"] for r in merged["rows"][:3]] == ["w=1", "w=0", "w=0.5"]
     with Image.open(out / "grid.png") as im:  # sketch, three methods, photo
         assert im.size[0] == 5 * 192
+    assert all(key in r for r in merged["rows"] if r["method"] == "w=0.5" for key in following)
+    assert "| w=1 | " in (md := (out / "results.md").read_text()) and "| — | — | — |" in md
+    spec = importlib.util.spec_from_file_location("eval_summary", REPO / "scripts" / "eval_summary.py")
+    eval_summary = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(eval_summary)
+    text = eval_summary.summary(merged)
+    assert "| clean | " in text and "lay@5 w=0.5" in text and "top-5 100.0 %" in text and "—" in text
     # a different experiment is not merged into
     assert main(["eval", "--model", str(tiny_model_dir), "--photos", str(photos), "--out", str(out),
                  "--blends", "0.5", "--degrade", "drop", "--strengths", "1", "--no-fid", "--merge"]) == 2

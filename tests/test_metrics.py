@@ -309,3 +309,88 @@ def test_parity_with_torchscript(inception):
         ref = net(torch.from_numpy(imgs.transpose(0, 3, 1, 2).astype(np.float32) / 128 - 1)).numpy()
     ours = inception.FIDInceptionV3(npz).features(imgs, batch=2, progress=False)
     assert np.abs(ours - ref).max() <= 1e-4 * np.abs(ref).max()
+
+
+# ---- sketch following (Jittor) against numpy references -------------------------------------
+@pytest.fixture(scope="module")
+def following():
+    from jdfd.metrics import following as FO  # noqa: PLC0415  (starts Jittor)
+
+    return FO
+
+
+def _np_retrieval(fakes: np.ndarray, reals: np.ndarray, k: int) -> float:
+    """Reference without ties: the own photo's position in each face's argsort of direct distances."""
+    d = np.sqrt(((fakes[:, None, :] - reals[None, :, :]) ** 2).sum(-1))
+    return float(np.mean([i in np.argsort(d[i], kind="stable")[:k] for i in range(len(d))]))
+
+
+def _np_spread(x: np.ndarray) -> float:
+    d = np.sqrt(((x[:, None, :] - x[None, :, :]) ** 2).sum(-1))
+    return float(d[np.triu_indices(len(x), 1)].mean())
+
+
+def _np_layout(images: np.ndarray) -> np.ndarray:
+    """64×64 standardised luma of 128×128 images: 2×2 block means, then zero mean / unit std."""
+    grey = images.astype(np.float64) @ np.array([0.299, 0.587, 0.114])
+    small = grey.reshape(len(images), 64, 2, 64, 2).mean(axis=(2, 4)).reshape(len(images), -1)
+    small -= small.mean(axis=1, keepdims=True)
+    return small / small.std(axis=1, keepdims=True)
+
+
+def test_following_matches_numpy(following):
+    rng = np.random.default_rng(10)
+    reals = rng.normal(size=(30, 50))
+    fakes = reals + rng.normal(scale=3.0, size=reals.shape)  # partly retrievable: neither 0 nor 1
+    ks = (1, 3, 5, 30)
+    got = following.retrieval(fakes, reals, ks)
+    for k in ks:
+        assert got[k] == pytest.approx(_np_retrieval(fakes, reals, k), abs=1e-12), k
+    assert 0 < got[1] < got[5] < got[30] == 1
+    assert following.variety(fakes, reals) == pytest.approx(_np_spread(fakes) / _np_spread(reals), rel=1e-10)
+    # images: the layout space is 64×64 standardised greyscale
+    photos = rng.integers(0, 256, (6, 128, 128, 3), dtype=np.uint8)
+    faces = np.clip(photos.astype(int) + rng.integers(-90, 90, photos.shape), 0, 255).astype(np.uint8)
+    grey = photos.astype(np.float64) @ np.array([0.299, 0.587, 0.114])
+    np.testing.assert_allclose(following.layout_images(photos), grey.reshape(6, 64, 2, 64, 2).mean(axis=(2, 4)),
+                               atol=1e-3)  # PIL's box filter works in float32
+    fo, ph = _np_layout(faces), _np_layout(photos)
+    feats_f, feats_p = rng.normal(size=(6, 8)), rng.normal(size=(6, 8))
+    res = following.sketch_following(faces, photos, feats_f, feats_p)
+    assert res["layout_top1"] == _np_retrieval(fo, ph, 1) and res["layout_top5"] == _np_retrieval(fo, ph, 5)
+    assert res["variety"] == pytest.approx(_np_spread(fo) / _np_spread(ph), rel=1e-6)
+    assert res["inception_top1"] == _np_retrieval(feats_f, feats_p, 1)
+    assert res["inception_variety"] == pytest.approx(_np_spread(feats_f) / _np_spread(feats_p), rel=1e-10)
+
+
+def test_following_extremes(following):
+    rng = np.random.default_rng(11)
+    photos = rng.integers(0, 256, (7, 64, 64, 3), dtype=np.uint8)
+    same = following.sketch_following(photos, photos)  # faces = photos
+    assert same == {"layout_top1": 1.0, "layout_top5": 1.0, "variety": pytest.approx(1.0, rel=1e-12)}
+    shifted = following.sketch_following(np.roll(photos, 1, axis=0), photos)  # every face another's photo
+    assert shifted["layout_top1"] == 0.0 and shifted["variety"] == pytest.approx(1.0, rel=1e-12)
+    # one face for every sketch: no variety, and retrieval exactly at chance k/N
+    for face in (photos[3], np.full((64, 64, 3), 90, np.uint8)):  # a photo; a flat face, equidistant from all
+        one = following.sketch_following(np.repeat(face[None], 7, axis=0), photos)
+        assert one["variety"] == 0.0
+        assert one["layout_top1"] == pytest.approx(1 / 7, abs=1e-12)
+        assert one["layout_top5"] == pytest.approx(5 / 7, abs=1e-12)
+    assert following.retrieval_chance(5, 100) == 0.05 and following.retrieval_chance(5, 3) == 1.0
+
+
+def test_following_ties_and_small_sets(following):
+    reals = np.array([[0.0, 0.0], [2.0, 0.0], [0.0, 2.0], [-2.0, 0.0]])
+    # face 0 sits in the middle of photos 1..3 and nearer to its own photo 0; faces 1..3 sit at
+    # the origin: photo 0 is nearer, photos 1..3 tie, so the own photo is 2nd-4th with equal chance
+    fakes = np.array([[0.1, 0.1], [0.0, 0.0], [0.0, 0.0], [0.0, 0.0]])
+    got = following.retrieval(fakes, reals, (1, 2, 3, 4))
+    assert got == {1: 0.25, 2: pytest.approx((1 + 3 / 3) / 4), 3: pytest.approx((1 + 3 * 2 / 3) / 4), 4: 1.0}
+    assert following.retrieval(fakes, reals, (2,)) == following.retrieval(fakes, reals, (2,))  # deterministic
+    two = following.retrieval(reals[:2], reals[:2], (1, 5))  # N = 2 works; top-5 of 2 is certain
+    assert two == {1: 1.0, 5: 1.0}
+    with pytest.raises(ValueError, match="at least 2"):
+        following.retrieval(reals[:1], reals[:1])
+    with pytest.raises(ValueError, match="differ"):
+        following.variety(fakes[:3], reals)
+    assert np.isnan(following.variety(fakes, np.zeros_like(reals)))  # photos without spread: undefined

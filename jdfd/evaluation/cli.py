@@ -13,11 +13,14 @@ def _floats(text: str) -> list[float]:
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("eval", help="measure a model: L1/PSNR/SSIM/FID/KID under sketch degradations",
+    p = sub.add_parser("eval", help="measure a model: L1/PSNR/SSIM/FID/KID and sketch following under sketch "
+                                    "degradations",
                        description="Synthesize sketches from photos, degrade them, generate faces, compare with "
-                                   "the photos. Writes results.json, results.md, plots and an image grid.")
+                                   "the photos (and check that each face is nearest its own photo). Writes "
+                                   "results.json, results.md, plots and an image grid.")
     p.add_argument("--model", help="jdfd model folder (default: the shipped pretrained/)")
-    p.add_argument("--photos", default=str(DEFAULT_PHOTOS), help=f"photo folder (default {DEFAULT_PHOTOS})")
+    p.add_argument("--photos", default=str(DEFAULT_PHOTOS),
+                   help=f"photo folder, any >= 2 face photos (default {DEFAULT_PHOTOS})")
     p.add_argument("--sketches", help="use these sketches (same file stems) instead of synthesizing them")
     p.add_argument("--out", default="outputs/eval", help="output folder (default outputs/eval)")
     p.add_argument("--blends", default="1,0.5,0", help="projection settings to compare (default 1,0.5,0)")

@@ -3,8 +3,10 @@
 For every degradation and strength, and every projection setting (blend w), the faces
 are compared with the photos they were drawn from: L1, PSNR, SSIM (paired), FID and KID
 (FID InceptionV3 features; KID is reported with its standard deviation because FID on
-100 images is noisy). Writes ``results.json``, ``results.md``, plots of each metric
-against strength, and an image grid of one sketch through each method.
+100 images is noisy), and whether each face follows its own sketch: retrieval of its own
+photo among all N photos and the faces' variety (:mod:`jdfd.metrics.following`). Writes
+``results.json``, ``results.md``, plots of each metric against strength, and an image grid
+of one sketch through each method.
 """
 
 from __future__ import annotations
@@ -24,6 +26,10 @@ from jdfd.metrics import fid_from_features, kid_from_features, paired_means
 from jdfd.progress import Progress
 
 SAMPLE_ROWS = 6  # rows of samples.png
+TOP_K = (1, 5)  # the retrieval ranks reported
+#: sketch-following columns of results.md: (results.json key, header)
+FOLLOWING_COLUMNS = (("layout_top1", "lay@1 ↑"), ("layout_top5", "lay@5 ↑"), ("inception_top1", "inc@1 ↑"),
+                     ("inception_top5", "inc@5 ↑"), ("variety", "variety"), ("inception_variety", "inc var"))
 IMAGES = "images.npz"  # the faces behind grid.png and samples.png
 #: What must match for --merge to add methods to an earlier evaluation.
 MERGE_KEYS = ("kinds", "strengths", "seed", "limit")
@@ -103,6 +109,8 @@ def evaluate(methods: dict, photos: Path, out: Path, spec: EvalSpec, sketches: P
     out.mkdir(parents=True, exist_ok=True)
     names, real, clean = load_pairs(photos, sketches, spec.limit)
     kept_rows, images, kept_blends = _previous(out, photos, len(names), spec, list(methods)) if merge else ([], {}, [])
+    from jdfd.metrics import retrieval_chance, sketch_following  # noqa: PLC0415  (Jittor, running already)
+
     inception = None
     real_feats = None
     if spec.fid:
@@ -131,11 +139,14 @@ def evaluate(methods: dict, photos: Path, out: Path, spec: EvalSpec, sketches: P
             fakes = np.stack(fakes)
             row = {"degradation": kind, "strength": strength, "method": label, "n": len(fakes),
                    "seconds_per_face": secs, **paired_means(fakes, real)}
+            ff = None
             if real_feats is not None:
                 ff = inception.features(fakes, progress=False)
                 row["fid"] = fid_from_features(real_feats, ff)
                 size = max(2, min(1000, len(ff) // 2))
                 row["kid"], row["kid_std"] = kid_from_features(real_feats, ff, subset_size=size, seed=spec.seed)
+            if len(fakes) >= 2:  # retrieval and variety compare faces with each other: one is not enough
+                row.update(sketch_following(fakes, real, ff, real_feats, ks=TOP_K))  # reuses the FID features
             rows.append(row)
             images[f"grid|{kind}|{strength}|{label}"] = fakes[0]
             if kind == "none":
@@ -147,9 +158,10 @@ def evaluate(methods: dict, photos: Path, out: Path, spec: EvalSpec, sketches: P
     rows = sorted(kept_rows + rows, key=lambda r: (order[(r["degradation"], r["strength"])],
                                                     labels.index(r["method"])))
     spec_dict = dict(spec.__dict__, blends=sorted({*spec.blends, *kept_blends}, reverse=True))
-    result = {"photos": str(photos), "n_images": len(names), "spec": spec_dict, "rows": rows}
+    result = {"photos": str(photos), "n_images": len(names), "spec": spec_dict, "rows": rows,
+              "chance": {f"top{k}": retrieval_chance(k, len(names)) for k in TOP_K}}
     (out / "results.json").write_text(json.dumps(result, indent=2) + "\n")
-    (out / "results.md").write_text(markdown_table(rows))
+    (out / "results.md").write_text(markdown_table(rows, len(names)))
     plot_against_strength(rows, out)
     # grid.png: one row per condition; samples.png: one row per clean val sketch
     write_rows([(images[f"grid|{k}|{s}|sketch"], [images[f"grid|{k}|{s}|{m}"] for m in labels], real[0])
@@ -161,10 +173,14 @@ def evaluate(methods: dict, photos: Path, out: Path, spec: EvalSpec, sketches: P
     return result
 
 
-def markdown_table(rows: list[dict]) -> str:
+def markdown_table(rows: list[dict], n_images: int | None = None) -> str:
+    """results.md: one row per condition and method; the chance levels of retrieval below (given ``n_images``)."""
     has_fid = any("fid" in r for r in rows)
+    # rows merged from an evaluation made before the measure existed lack its keys: shown as —
+    follow = [(key, name) for key, name in FOLLOWING_COLUMNS if any(key in r for r in rows)]
     head = "| degradation | strength | method | L1 ↓ | PSNR ↑ | SSIM ↑ |" + (" FID ↓ | KID×100 ↓ |" if has_fid else "")
-    sep = "|---|---|---|---|---|---|" + ("---|---|" if has_fid else "")
+    head += "".join(f" {name} |" for _, name in follow)
+    sep = "|---|---|---|---|---|---|" + ("---|---|" if has_fid else "") + "---|" * len(follow)
     lines = [head, sep]
     for r in rows:
         line = (f"| {r['degradation']} | {r['strength']:.2f} | {r['method']} | {r['l1']:.4f} | {r['psnr']:.2f} | "
@@ -172,7 +188,30 @@ def markdown_table(rows: list[dict]) -> str:
         if has_fid:
             line += f" {r.get('fid', float('nan')):.1f} | {100 * r.get('kid', float('nan')):.2f} ± " \
                     f"{100 * r.get('kid_std', float('nan')):.2f} |"
+        line += "".join(f" {format_following(key, r[key])} |" if key in r else " — |" for key, _ in follow)
         lines.append(line)
+    text = "\n".join(lines) + "\n"
+    if follow and n_images:
+        text += "\n" + following_legend(n_images, inception=any(key.startswith("inception") for key, _ in follow))
+    return text
+
+
+def format_following(key: str, value: float) -> str:
+    return f"{value:.2f}" if key.endswith("variety") else f"{100 * value:.0f} %"
+
+
+def following_legend(n_images: int, inception: bool = True) -> str:
+    """What the sketch-following columns mean, with the chance levels for ``n_images`` photos."""
+    from jdfd.metrics import retrieval_chance  # noqa: PLC0415
+
+    chance = ", ".join(f"top-{k} {100 * retrieval_chance(k, n_images):.1f} %" for k in TOP_K)
+    lines = [f"Sketch following among the N = {n_images} photos (chance: {chance}):",
+             "- lay@k: how often a face's own photo is among the k photos nearest to it, "
+             "by 64×64 greyscale (each image standardised)"]
+    if inception:
+        lines.append("- inc@k: the same by FID-Inception pool features")
+    lines.append(f"- variety{', inc var' if inception else ''}: the faces' mean pairwise distance / the photos' "
+                 "(one face for every sketch: 0; as varied as the photos: about 1)")
     return "\n".join(lines) + "\n"
 
 
@@ -183,7 +222,7 @@ def plot_against_strength(rows: list[dict], out: Path) -> None:
     import matplotlib.pyplot as plt  # noqa: PLC0415
 
     kinds = sorted({r["degradation"] for r in rows} - {"none"})
-    metrics = [m for m in ("l1", "psnr", "ssim", "fid") if any(m in r for r in rows)]
+    metrics = [m for m in ("l1", "psnr", "ssim", "fid", "layout_top5", "variety") if any(m in r for r in rows)]
     methods = list(dict.fromkeys(r["method"] for r in rows))
     if not kinds:
         return
@@ -192,8 +231,10 @@ def plot_against_strength(rows: list[dict], out: Path) -> None:
         for i, m in enumerate(metrics):
             ax = axes[i][j]
             for label in methods:
-                pts = [(0.0, r[m]) for r in rows if r["degradation"] == "none" and r["method"] == label]
-                pts += [(r["strength"], r[m]) for r in rows if r["degradation"] == kind and r["method"] == label]
+                nan = float("nan")  # a merged row from before a metric existed
+                pts = [(0.0, r.get(m, nan)) for r in rows if r["degradation"] == "none" and r["method"] == label]
+                pts += [(r["strength"], r.get(m, nan)) for r in rows
+                        if r["degradation"] == kind and r["method"] == label]
                 pts.sort()
                 ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=label)
             ax.set_title(f"{kind}: {m}", fontsize=9)
