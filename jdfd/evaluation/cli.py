@@ -32,6 +32,8 @@ def add_parser(sub) -> None:
     p.add_argument("--merge", action="store_true",
                    help="add these methods to the results already in --out (same photos and degradations) "
                         "instead of starting afresh; e.g. --blends '' --baseline DIR --merge adds the baseline")
+    p.add_argument("--sketch-style", choices=["v1", "v2"], default="v2",
+                   help="how photos become sketches (jdfd sketchify --style); the shipped model was trained on v1")
     p.add_argument("--k", type=int, default=15)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-fid", action="store_true", help="skip FID/KID (no Inception weights needed)")
@@ -51,7 +53,8 @@ def run(args) -> int:
         model = DeepFaceDrawing.from_pretrained(args.model or DEFAULT_MODEL)
         kinds = [k for k in args.degrade.split(",") if k.strip() and k.strip() != "none"]
         spec = EvalSpec(blends=_floats(args.blends), kinds=kinds, strengths=_floats(args.strengths),
-                        limit=args.limit, seed=args.seed, fid=not args.no_fid, k=args.k)
+                        limit=args.limit, seed=args.seed, fid=not args.no_fid, k=args.k,
+                        sketch_style=args.sketch_style)
         methods = {f"w={b:g}": (lambda s, b=b: model.generate(s, blend=b, k=spec.k).image) for b in spec.blends}
         if args.baseline:
             from jdfd.baseline import SketchBaseline  # noqa: PLC0415

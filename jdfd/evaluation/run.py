@@ -32,7 +32,9 @@ FOLLOWING_COLUMNS = (("layout_top1", "lay@1 ↑"), ("layout_top5", "lay@5 ↑"),
                      ("inception_top5", "inc@5 ↑"), ("variety", "variety"), ("inception_variety", "inc var"))
 IMAGES = "images.npz"  # the faces behind grid.png and samples.png
 #: What must match for --merge to add methods to an earlier evaluation.
-MERGE_KEYS = ("kinds", "strengths", "seed", "limit")
+MERGE_KEYS = ("kinds", "strengths", "seed", "limit", "sketch_style")
+#: What an older results.json that lacks a key meant by it.
+SPEC_DEFAULTS_BEFORE = {"sketch_style": "v1"}
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg"}
 
 
@@ -45,9 +47,11 @@ class EvalSpec:
     seed: int = 0
     fid: bool = True
     k: int = 15
+    sketch_style: str = "v2"  # how photos become sketches (jdfd.sketchify); evaluations before v2 used v1
 
 
-def load_pairs(photos: Path, sketches: Path | None, limit: int | None) -> tuple[list[str], np.ndarray, np.ndarray]:
+def load_pairs(photos: Path, sketches: Path | None, limit: int | None,
+               style: str = "v2") -> tuple[list[str], np.ndarray, np.ndarray]:
     """(names, photos N×512×512×3, sketches N×512×512); sketches synthesized when no folder is given."""
     from jdfd import components, sketchify  # noqa: PLC0415
 
@@ -66,7 +70,7 @@ def load_pairs(photos: Path, sketches: Path | None, limit: int | None) -> tuple[
                 raise FileNotFoundError(f"{sk_path}: no sketch for {f.name}")
             sk = components.load_sketch(sk_path)
         else:
-            sk = sketchify.sketchify_image(rgb, CANVAS)
+            sk = sketchify.sketchify_image(rgb, CANVAS, sketchify.SketchParams(style=style))
         names.append(f.stem)
         imgs.append(rgb)
         sks.append(sk)
@@ -89,7 +93,8 @@ def _previous(out: Path, photos: Path, n_images: int, spec: EvalSpec,
     if not res_path.exists() or not img_path.exists():
         raise FileNotFoundError(f"--merge: no earlier results in {out} ({res_path.name} and {img_path.name})")
     old = json.loads(res_path.read_text())
-    same = {k: old["spec"].get(k) for k in MERGE_KEYS} == {k: getattr(spec, k) for k in MERGE_KEYS}
+    same = ({k: old["spec"].get(k, SPEC_DEFAULTS_BEFORE.get(k)) for k in MERGE_KEYS}
+            == {k: getattr(spec, k) for k in MERGE_KEYS})
     if not same or old["n_images"] != n_images or Path(old["photos"]).resolve() != Path(photos).resolve():
         raise ValueError(f"--merge: {res_path} is a different experiment (photos, degradations, strengths, "
                          f"seed or limit differ): run without --merge or use another --out")
@@ -107,7 +112,7 @@ def evaluate(methods: dict, photos: Path, out: Path, spec: EvalSpec, sketches: P
     degradations), so a method can be added to a finished evaluation without redoing it.
     """
     out.mkdir(parents=True, exist_ok=True)
-    names, real, clean = load_pairs(photos, sketches, spec.limit)
+    names, real, clean = load_pairs(photos, sketches, spec.limit, spec.sketch_style)
     kept_rows, images, kept_blends = _previous(out, photos, len(names), spec, list(methods)) if merge else ([], {}, [])
     from jdfd.metrics import retrieval_chance, sketch_following  # noqa: PLC0415  (Jittor, running already)
 
