@@ -61,3 +61,21 @@ def tiny_model_dir(tiny_model, tmp_path_factory):
     d = tmp_path_factory.mktemp("tiny_model")
     tiny_model.save_pretrained(d, dtype="float32")
     return d
+
+
+@pytest.fixture(scope="session")
+def data_dir(tmp_path_factory):
+    """Six synthetic (sketch, photo) pairs: the photo is a coloured version of the sketch."""
+    from PIL import Image  # noqa: PLC0415
+
+    root = tmp_path_factory.mktemp("data")
+    (root / "sketches").mkdir()
+    (root / "photos").mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(6):
+        sk = draw_sketch(i)
+        Image.fromarray(sk).save(root / "sketches" / f"f{i}.png")
+        tint = rng.uniform(60, 200, size=3)
+        photo = np.where(sk[:, :, None] < 128, 30, tint).astype(np.uint8)
+        Image.fromarray(photo).save(root / "photos" / f"f{i}.jpg")
+    return root

@@ -12,7 +12,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import REPO, draw_sketch
-from PIL import Image
 
 from jdfd.cli import main
 from jdfd.config import PARTS
@@ -24,22 +23,6 @@ from jdfd.weights.strict import state_numpy
 
 jt = jittor()
 CONFIGS = REPO / "jdfd" / "configs"
-
-
-@pytest.fixture(scope="module")
-def data_dir(tmp_path_factory):
-    """Six synthetic (sketch, photo) pairs: the photo is a coloured version of the sketch."""
-    root = tmp_path_factory.mktemp("data")
-    (root / "sketches").mkdir()
-    (root / "photos").mkdir()
-    rng = np.random.default_rng(0)
-    for i in range(6):
-        sk = draw_sketch(i)
-        Image.fromarray(sk).save(root / "sketches" / f"f{i}.png")
-        tint = rng.uniform(60, 200, size=3)
-        photo = np.where(sk[:, :, None] < 128, 30, tint).astype(np.uint8)
-        Image.fromarray(photo).save(root / "photos" / f"f{i}.jpg")
-    return root
 
 
 def tiny_cfg(stage: str, **kw) -> TrainConfig:

@@ -11,6 +11,9 @@ Run folder::
 
 Data parallel: under ``mpirun -np N`` every rank takes its own share of each global
 batch, Jittor's optimisers average gradients across ranks, and rank 0 alone writes.
+Every collective must run on every rank in the same order, so each step ends with all
+of its lazy work executed (see :meth:`Trainer.train_step`), and a watchdog process
+stops the job if a rank waits on the others far longer than a step takes.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from jdfd.progress import Progress
 from jdfd.runtime import jittor
 from jdfd.training import losses
 from jdfd.training.data import AugmentConfig, PairDataset
+from jdfd.training.watchdog import Watchdog
 from jdfd.weights import tensorfile
 from jdfd.weights.strict import load_strict, state_numpy
 
@@ -97,6 +101,12 @@ def mpi_rank_world() -> tuple[int, int]:
     if jt.in_mpi:
         return int(jt.rank), int(jt.world_size)
     return 0, 1
+
+
+def mpi_barrier() -> None:
+    """Wait until every rank gets here (a one-number all-reduce; nothing when alone)."""
+    if jt.in_mpi:
+        jt.array(np.ones(1, np.float32)).mpi_all_reduce("add").sync()
 
 
 # ---------------------------------------------------------------------------- optimiser state
@@ -271,6 +281,11 @@ class Trainer:
             g = self.g_losses(sketch, fake, real, pred_real)
             self.opt_g.step(g["loss_g"])
             out = {**d, **g}
+        # Jittor's optimisers leave the parameter update, and with it the gradient all-reduce,
+        # pending until the next step needs the parameters. Run it now, on every rank: otherwise
+        # rank 0 alone would run the last step's all-reduce when it saves, and wait forever for
+        # ranks that have already left (BatchNorm's running statistics are pending the same way).
+        jt.sync_all()
         self.step += 1
         return {k: float(v.item()) for k, v in out.items() if not k.startswith("_")}
 
@@ -404,12 +419,22 @@ class Trainer:
             (self.run / "train_config.json").write_text(json.dumps(self.cfg.to_dict(), indent=2) + "\n")
         end = self.cfg.steps if max_steps is None else min(self.cfg.steps, self.step + max_steps)
         bar = Progress(end - self.step, f"{self.cfg.stage}", unit="step") if self.rank == 0 else None
+        dog = Watchdog(self.rank, self.world)
         t_start, done0 = time.perf_counter(), self.step
         t_last, imgs = time.perf_counter(), 0
+        step_times: list[float] = []
+        slow_next = True  # the first steps compile, and a step after a snapshot waits for rank 0
         try:
             while self.step < end:
+                # a step waits on the other ranks in its all-reduces: allow far longer than a step takes
+                limit = None if slow_next else max(300.0, 50.0 * float(np.median(step_times[-50:])))
+                dog.phase(f"step {self.step + 1} (forward, backward and the all-reduces of every rank)",
+                          None if limit is None else min(limit, dog.timeout))
+                t0 = time.perf_counter()
                 batch = self.data.batch(self.step, self.cfg.batch_size, self.rank, self.world)
                 vals = self.train_step(batch)
+                step_times.append(time.perf_counter() - t0)
+                slow_next = len(step_times) < 3
                 imgs += self.cfg.batch_size * self.world
                 if any(not math.isfinite(v) for v in vals.values()):
                     raise FloatingPointError(f"non-finite loss at step {self.step}: {vals}")
@@ -425,9 +450,19 @@ class Trainer:
                     extra = f" d {vals['loss_d']:.3f}" if "loss_d" in vals else ""
                     ips = (self.step - done0) * self.cfg.batch_size * self.world / max(now - t_start, 1e-9)
                     bar.update(1, f"{ips:.1f} img/s loss {main:.4f}{extra}")
-                if self.step % self.cfg.snapshot_every == 0 or self.step == end:
-                    self.snapshot()
+                if self.step % self.cfg.snapshot_every == 0 and self.step < end:
+                    dog.phase(f"snapshot at step {self.step}")
+                    self.snapshot()  # rank 0 writes; the others wait for it in the next step
+                    slow_next = True
+            # Every rank leaves the loop together, so no rank is still waiting in a collective
+            # when the others exit; after this, rank 0 writes alone and runs no collective.
+            dog.phase(f"end of run at step {self.step}: waiting for every rank to finish its last step")
+            mpi_barrier()
+            if self.step > done0:
+                dog.phase(f"final snapshot at step {self.step}")
+                self.snapshot()
         finally:
+            dog.close()
             if bar is not None:
                 bar.close()
         if self.rank == 0 and self.step >= self.cfg.steps:
