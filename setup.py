@@ -14,10 +14,12 @@ setup(
         "pillow",
         "scikit-learn",
         "matplotlib",
+        # the shipped model, exported models and run checkpoints are safetensors files (a small wheel)
+        "safetensors",
     ],
     extras_require={
         # test runner, linter, and what the tests exercise (playwright drives Debian's chromium)
-        "dev": ["pytest", "ruff", "safetensors", "flask>=3.1", "playwright"],
+        "dev": ["pytest", "ruff", "flask>=3.1", "playwright"],
         # jdfd serve: the drawing web app
         "serve": ["flask>=3.1"],
         # PyTorch twin of the networks, jdfd bench and its parity tests (the CPU build on these machines)
