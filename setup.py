@@ -16,6 +16,8 @@ setup(
         "matplotlib",
         # the shipped model, exported models and run checkpoints are safetensors files (a small wheel)
         "safetensors",
+        # progress bars of sketchify, build-bank, train and eval (small, no dependencies)
+        "tqdm",
     ],
     extras_require={
         # test runner, linter, and what the tests exercise (playwright drives Debian's chromium)
