@@ -24,6 +24,8 @@ setup(
         "dev": ["pytest", "ruff", "flask>=3.1", "playwright"],
         # jdfd serve: the drawing web app
         "serve": ["flask>=3.1"],
+        # stage-II training: the VGG16 perceptual loss reads its ImageNet weights from an ONNX file
+        "train": ["onnx"],
         # PyTorch twin of the networks, jdfd bench and its parity tests (the CPU build on these machines)
         "bench": ["torch==2.13.0"],
     },
