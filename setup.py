@@ -21,9 +21,9 @@ setup(
     ],
     extras_require={
         # test runner, linter, and what the tests exercise (playwright drives Debian's chromium)
-        "dev": ["pytest", "ruff", "flask>=3.1", "playwright"],
-        # jdfd serve: the drawing web app
-        "serve": ["flask>=3.1"],
+        "dev": ["pytest", "ruff", "flask>=3.1", "waitress>=3", "playwright"],
+        # jdfd serve: the drawing web app (Flask) and a production WSGI server to run it (waitress)
+        "serve": ["flask>=3.1", "waitress>=3"],
         # stage-II training: the VGG16 perceptual loss reads its ImageNet weights from an ONNX file
         "train": ["onnx"],
         # PyTorch twin of the networks, jdfd bench and its parity tests (the CPU build on these machines)
