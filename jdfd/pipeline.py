@@ -14,7 +14,9 @@ from pathlib import Path
 import numpy as np
 
 from jdfd import components
+from jdfd.components import to_uint8_rgb
 from jdfd.config import CANVAS, PARTS, ModelConfig, paper
+from jdfd.fast import FastDFD
 from jdfd.model import DFDNetworks
 from jdfd.projection import DEFAULT_K, ComponentBank, Projection, compose_shadow, parse_blend, shadow_darkness
 from jdfd.runtime import jittor
@@ -34,11 +36,6 @@ class GenerationResult:
     image: np.ndarray  # CANVAS×CANVAS×3 uint8
     shadow: np.ndarray | None = None  # CANVAS×CANVAS uint8 guidance, when asked for
     projections: dict[str, Projection] = field(default_factory=dict)
-
-
-def to_uint8_rgb(x: np.ndarray) -> np.ndarray:
-    """B×3×H×W in [-1, 1] → B×H×W×3 uint8, truncating like the authors' ``astype``."""
-    return np.clip((np.transpose(x, (0, 2, 3, 1)) + 1.0) / 2.0 * 255.0, 0, 255).astype(np.uint8)
 
 
 class DeepFaceDrawing:
@@ -63,9 +60,8 @@ class DeepFaceDrawing:
         """The :class:`jdfd.fast.FastDFD` that runs inference, or ``None`` for the networks' own path."""
         if self.fast and self._engine is None:
             from jdfd import kernels  # noqa: PLC0415  (compiles the kernels on first use)
-            from jdfd.fast import FastDFD  # noqa: PLC0415  (imports this module)
 
-            self._engine = FastDFD(self, kernels="onednn") if kernels.load() is not None else False
+            self._engine = FastDFD(self.nets, kernels="onednn") if kernels.load() is not None else False
         return self._engine or None
 
     # ------------------------------------------------------------------ inference
