@@ -1,7 +1,7 @@
 """Sketch → face: the whole inference path, and the models' on-disk formats.
 
     from jdfd.pipeline import DeepFaceDrawing
-    model = DeepFaceDrawing.from_pretrained("pretrained")
+    model = DeepFaceDrawing.from_pretrained()      # $JDFD_MODEL, else the shipped model
     face = model.generate("examples/sketches/01_clean.png").image   # 512×512×3 uint8
 """
 
@@ -172,7 +172,12 @@ class DeepFaceDrawing:
         (out / CONFIG_FILE).write_text(json.dumps(meta, indent=2) + "\n")
 
     @classmethod
-    def from_pretrained(cls, path: str | Path) -> DeepFaceDrawing:
+    def from_pretrained(cls, path: str | Path | None = None) -> DeepFaceDrawing:
+        """A jdfd model folder; without ``path`` the default model (``$JDFD_MODEL``, else the shipped one)."""
+        if path is None:
+            from jdfd import shipped  # noqa: PLC0415
+
+            path = shipped.default_model()
         root = Path(path)
         cfg_file = root / CONFIG_FILE
         if not cfg_file.is_file():

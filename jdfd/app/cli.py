@@ -20,14 +20,14 @@ def _err(msg: str) -> None:
 
 def add_parser(sub) -> argparse.ArgumentParser:
     """Register ``serve`` on a ``jdfd`` subparsers object."""
-    from jdfd.cli import DEFAULT_MODEL  # noqa: PLC0415 (late: jdfd.cli imports this module)
+    from jdfd.cli import MODEL_HELP  # noqa: PLC0415 (late: jdfd.cli imports this module)
 
     p = sub.add_parser("serve", help="draw a face in the browser and watch it synthesised",
                        description="Start the local drawing web app: draw a face sketch on a 512x512 canvas and see "
                                    "the face synthesised as you draw. Needs Flask and waitress "
                                    "(pip install 'jdfd[serve]').")
     src = p.add_mutually_exclusive_group()
-    src.add_argument("--model", help=f"jdfd model folder (default: {DEFAULT_MODEL})")
+    src.add_argument("--model", help=MODEL_HELP)
     src.add_argument("--params", help="the authors' released Params/ folder (paper configuration)")
     p.add_argument("--host", default="127.0.0.1",
                    help="address to listen on (default 127.0.0.1: this machine only; 0.0.0.0 exposes the app)")
@@ -88,16 +88,16 @@ def run(args) -> int:
     except (ValueError, RuntimeError) as e:
         _err(str(e))
         return 2
-    from jdfd.cli import DEFAULT_MODEL, load_model  # noqa: PLC0415
+    from jdfd import shipped  # noqa: PLC0415
+    from jdfd.cli import load_model  # noqa: PLC0415
     from jdfd.weights.strict import WeightsError  # noqa: PLC0415
 
     try:
         model = load_model(args.model, args.params)
-    except (WeightsError, ValueError, OSError) as e:
-        hint = "" if (args.model or args.params) else f" (no model shipped in {DEFAULT_MODEL}? pass --model DIR)"
-        _err(f"cannot load model: {e}{hint}")
+    except (WeightsError, ValueError, OSError) as e:  # ModelNotFoundError is an OSError
+        _err(f"cannot load model: {e}")
         return 2
-    name = args.params or args.model or str(DEFAULT_MODEL)
+    name = args.params or args.model or str(shipped.default_model())
     loopback = _is_loopback(args.host)
     try:
         app = create_app(model, name=f"{model.cfg.name} ({name})", k=args.k, max_side=args.max_side,

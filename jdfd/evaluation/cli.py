@@ -16,7 +16,7 @@ def add_parser(sub) -> None:
     p = sub.add_parser("eval", help="measure a model: L1/PSNR/SSIM/FID/KID under sketch degradations",
                        description="Synthesize sketches from photos, degrade them, generate faces, compare with "
                                    "the photos. Writes results.json, results.md, plots and an image grid.")
-    p.add_argument("--model", help="jdfd model folder (default: the shipped pretrained/)")
+    p.add_argument("--model", help="jdfd model folder (default: $JDFD_MODEL, else the model shipped with jdfd)")
     p.add_argument("--photos", default=str(DEFAULT_PHOTOS), help=f"photo folder (default {DEFAULT_PHOTOS})")
     p.add_argument("--sketches", help="use these sketches (same file stems) instead of synthesizing them")
     p.add_argument("--out", default="outputs/eval", help="output folder (default outputs/eval)")
@@ -41,11 +41,11 @@ def run(args) -> int:
 
     try:
         runtime.jittor(args.device)
-        from jdfd.cli import DEFAULT_MODEL  # noqa: PLC0415
+        from jdfd import shipped  # noqa: PLC0415
         from jdfd.evaluation.run import EvalSpec, evaluate  # noqa: PLC0415
         from jdfd.pipeline import DeepFaceDrawing  # noqa: PLC0415
 
-        model = DeepFaceDrawing.from_pretrained(args.model or DEFAULT_MODEL)
+        model = DeepFaceDrawing.from_pretrained(args.model or shipped.default_model())
         kinds = [k for k in args.degrade.split(",") if k.strip() and k.strip() != "none"]
         spec = EvalSpec(blends=_floats(args.blends), kinds=kinds, strengths=_floats(args.strengths),
                         limit=args.limit, seed=args.seed, fid=not args.no_fid, k=args.k)
