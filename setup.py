@@ -31,6 +31,8 @@ setup(
         "serve": ["flask>=3.1", "waitress>=3"],
         # stage-II training: the VGG16 perceptual loss reads its ImageNet weights from an ONNX file
         "train": ["onnx"],
+        # --wandb on jdfd train / jdfd eval: experiment tracking in Weights & Biases (offline by default)
+        "track": ["wandb"],
         # PyTorch twin of the networks, jdfd bench and its parity tests (the CPU build on these machines)
         "bench": ["torch==2.13.0"],
     },

@@ -32,8 +32,27 @@ def add_parser(sub) -> None:
     p.add_argument("--k", type=int, default=15)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-fid", action="store_true", help="skip FID/KID (no Inception weights needed)")
+    p.add_argument("--wandb", action="store_true",
+                   help="log the results table and figures to Weights & Biases, offline into OUT/wandb/ unless "
+                        "WANDB_MODE=online (pip install 'jdfd[track]')")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     p.set_defaults(func=run)
+
+
+#: The figures evaluate() writes, logged by --wandb under these keys.
+FIGURES = {"metrics_vs_strength": "metrics_vs_strength.png", "grid": "grid.png", "samples": "samples.png"}
+
+
+def track_results(out: Path, results: dict, model: str) -> None:
+    """``--wandb``: the results table (one row per method × condition) and the figures, as one W&B run."""
+    from jdfd import tracking  # noqa: PLC0415
+
+    config = {"model": model, "photos": results.get("photos"), "n_images": results.get("n_images"),
+              **results.get("spec", {})}
+    tracker = tracking.start(out, "eval", config)
+    tracker.log_table("results", results["rows"])
+    tracker.log_images({key: out / f for key, f in FIGURES.items() if (out / f).is_file()})
+    tracker.finish()
 
 
 def run(args) -> int:
@@ -45,7 +64,8 @@ def run(args) -> int:
         from jdfd.evaluation.run import EvalSpec, evaluate  # noqa: PLC0415
         from jdfd.pipeline import DeepFaceDrawing  # noqa: PLC0415
 
-        model = DeepFaceDrawing.from_pretrained(args.model or shipped.default_model())
+        model_dir = Path(args.model) if args.model else shipped.default_model()
+        model = DeepFaceDrawing.from_pretrained(model_dir)
         kinds = [k for k in args.degrade.split(",") if k.strip() and k.strip() != "none"]
         spec = EvalSpec(blends=_floats(args.blends), kinds=kinds, strengths=_floats(args.strengths),
                         limit=args.limit, seed=args.seed, fid=not args.no_fid, k=args.k)
@@ -62,6 +82,8 @@ def run(args) -> int:
     except (FileNotFoundError, ValueError, OSError) as e:  # WeightsError is a ValueError
         print(f"jdfd: error: {e}", file=sys.stderr)
         return 2
+    if getattr(args, "wandb", False):
+        track_results(Path(args.out), res, str(model_dir))
     print((Path(args.out) / "results.md").read_text())
     print(f"{len(res['rows'])} rows written to {args.out}/: results.json, results.md, metrics_vs_strength.png, "
           "grid.png, samples.png")
