@@ -49,7 +49,7 @@ def offline_run(folder: Path) -> tuple[Path, dict, list[dict]]:
     assert len(files) == 1
     config, history = {}, []
     records = wandb_records(files[0])
-    assert records[-1].WhichOneof("record_type") == "exit"  # a finished run: complete for `wandb sync`
+    assert "exit" in {r.WhichOneof("record_type") for r in records}  # a finished run, complete for `wandb sync`
     for rec in records:
         kind = rec.WhichOneof("record_type")
         if kind == "run":
