@@ -13,9 +13,10 @@ from pathlib import Path
 import numpy as np
 
 from jdfd import components
+from jdfd.components import to_uint8_rgb
 from jdfd.config import CANVAS, ModelConfig
 from jdfd.networks.generator import GlobalGenerator
-from jdfd.pipeline import GenerationResult, to_uint8_rgb
+from jdfd.pipeline import GenerationResult
 from jdfd.runtime import jittor
 from jdfd.weights import tensorfile
 from jdfd.weights.strict import WeightsError, load_strict, state_numpy

@@ -11,10 +11,9 @@ import sys
 import time
 from pathlib import Path
 
-from jdfd import __version__
+from jdfd import __version__, shipped
 
-PACKAGE_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_MODEL = PACKAGE_ROOT / "pretrained"
+MODEL_HELP = f"jdfd model folder (default: ${shipped.MODEL_ENV}, else the model shipped with jdfd)"
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".gif", ".tif", ".tiff"}
 
 
@@ -29,7 +28,7 @@ def add_generate(sub) -> None:
     p.add_argument("sketches", nargs="+", metavar="SKETCH", help="sketch image files (or folders of them)")
     p.add_argument("-o", "--out", required=True, help="output folder (or a .png path for a single sketch)")
     src = p.add_mutually_exclusive_group()
-    src.add_argument("--model", help=f"jdfd model folder (default: {DEFAULT_MODEL})")
+    src.add_argument("--model", help=MODEL_HELP)
     src.add_argument("--params", help="the authors' released Params/ folder (paper configuration)")
     p.add_argument("--gender", choices=["male", "female"], help="which bank to project onto (models with two)")
     p.add_argument("--blend", default="1.0",
@@ -55,12 +54,15 @@ def _expand(inputs: list[str]) -> list[Path]:
 
 
 def load_model(model: str | None, params: str | None):
-    """The model a command asked for; the shipped one by default."""
+    """The model a command asked for; the default one (:mod:`jdfd.shipped`) otherwise.
+
+    Without --model/--params and without a default model: :class:`jdfd.shipped.ModelNotFoundError`.
+    """
     from jdfd.pipeline import DeepFaceDrawing  # noqa: PLC0415 (Jittor starts here)
 
     if params:
         return DeepFaceDrawing.from_authors(params)
-    return DeepFaceDrawing.from_pretrained(model or DEFAULT_MODEL)
+    return DeepFaceDrawing.from_pretrained(model or shipped.default_model())
 
 
 def run_generate(args) -> int:
@@ -81,10 +83,12 @@ def run_generate(args) -> int:
     from jdfd.components import SketchError  # noqa: PLC0415
     from jdfd.weights.strict import WeightsError  # noqa: PLC0415
 
-    if not args.model and not args.params and not (DEFAULT_MODEL / "config.json").exists():
-        _err(f"no model is shipped in {DEFAULT_MODEL} yet: pass --model DIR (jdfd format) or --params DIR "
-             "(the authors' Params/), or train one (README, Training)")
-        return 2
+    if not args.model and not args.params:
+        try:
+            shipped.default_model()
+        except shipped.ModelNotFoundError as e:
+            _err(str(e))
+            return 2
     try:
         model = load_model(args.model, args.params)
     except (WeightsError, ValueError, OSError) as e:
@@ -139,7 +143,7 @@ def run_doctor(args) -> int:
     info = runtime.info() if args.device == "auto" else (runtime.jittor(args.device), runtime.info())[1]
     for k, v in info.items():
         print(f"{k:>11}: {v}")
-    print(f"{'model':>11}: {DEFAULT_MODEL if (DEFAULT_MODEL / 'config.json').exists() else 'none shipped yet'}")
+    print(f"{'model':>11}: {shipped.describe()}")
     from jdfd import kernels  # noqa: PLC0415  (compiles them the first time: set-up runs doctor)
 
     fast = kernels.load() is not None

@@ -101,6 +101,11 @@ def crop_components(sketches: np.ndarray, boxes: dict[str, tuple[int, int, int]]
     return out
 
 
+def to_uint8_rgb(x: np.ndarray) -> np.ndarray:
+    """B×3×H×W in [-1, 1] → B×H×W×3 uint8, truncating like the authors' ``astype``."""
+    return np.clip((np.transpose(x, (0, 2, 3, 1)) + 1.0) / 2.0 * 255.0, 0, 255).astype(np.uint8)
+
+
 def resize_rgb(image: np.ndarray, size: int = CANVAS) -> np.ndarray:
     """Upsample the model's output to the canvas (bicubic)."""
     if image.shape[0] == size and image.shape[1] == size:

@@ -1,6 +1,6 @@
-"""Fast inference over a :class:`jdfd.pipeline.DeepFaceDrawing`'s networks, same faces.
+"""Fast inference over DeepFaceDrawing's networks (:class:`jdfd.model.DFDNetworks`), same faces.
 
-``DeepFaceDrawing`` runs its CE, FM and IS through :class:`FastDFD` whenever jdfd's
+:class:`jdfd.pipeline.DeepFaceDrawing` runs its CE, FM and IS through :class:`FastDFD` whenever jdfd's
 oneDNN kernels work here (CPU with oneDNN); the networks' own ``execute`` is the
 reference it is tested against. Two ways to run the same layers:
 
@@ -18,21 +18,24 @@ reference it is tested against. Two ways to run the same layers:
 
 Both run the five encoders as one Jittor graph, synchronised once, and FM + IS as
 one graph. The networks are not modified: :class:`FastDFD` walks the model's own
-layers (same weight Vars) and evaluates them.
+layers (same weight Vars) and evaluates them. It needs only the networks (and their
+config): the dependency runs one way, pipeline → fast → networks/kernels.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import numpy as np
 
 from jdfd import components
 from jdfd import kernels as jdfd_kernels
+from jdfd.components import to_uint8_rgb
 from jdfd.config import PARTS
 from jdfd.kernels.blocked import BlockedRunner, from_blocked, to_blocked
+from jdfd.model import DFDNetworks
 from jdfd.networks.blocks import DecoderBlock, EncoderBlock, ResnetBlock, SampleStatBatchNorm
 from jdfd.networks.fm import assemble
-from jdfd.pipeline import DeepFaceDrawing, to_uint8_rgb
-from jdfd.projection import DEFAULT_K
 from jdfd.runtime import jittor
 
 jt = jittor()
@@ -43,7 +46,7 @@ MIN_GEMV_PIXELS = 1024
 
 
 class FastDFD:
-    """Inference over a :class:`DeepFaceDrawing`'s networks and banks, faster, same results.
+    """Inference over DeepFaceDrawing's networks, faster, same results.
 
     ``kernels``: ``"onednn"`` runs FM and IS on jdfd's own oneDNN operators in the
     blocked layout (:mod:`jdfd.kernels.blocked`); ``"jittor"`` on Jittor's operators with
@@ -51,12 +54,11 @@ class FastDFD:
     The weights are read (and packed) once: make a new FastDFD after changing them.
     """
 
-    def __init__(self, model: DeepFaceDrawing, kernels: str = "auto"):
+    def __init__(self, nets: DFDNetworks, kernels: str = "auto"):
         if kernels not in ("auto", "onednn", "jittor"):
             raise ValueError(f"kernels must be auto, onednn or jittor, not {kernels!r}")
-        self.model = model
-        self.cfg = model.cfg
-        self.nets = model.nets
+        self.cfg = nets.cfg
+        self.nets = nets
         self.nets.eval()
         self._ones: dict[int, jt.Var] = {}
         self.blocked: BlockedRunner | None = None
@@ -184,8 +186,11 @@ class FastDFD:
             fmap = self._feature_map({p: jt.array(np.asarray(v, np.float32)) for p, v in codes.items()})
             return to_uint8_rgb(self._generator(fmap).numpy())
 
-    def faces(self, sketches: np.ndarray, blend=1.0, gender: str | None = None, k: int = DEFAULT_K,
-              method: str = "lle") -> np.ndarray:
-        """B×S×S uint8 sketches at model size → B×S×S×3 uint8 faces at model size."""
-        codes, _ = self.model.project(self.encode(sketches), blend, gender, k, method)
-        return self.synthesize(codes)
+    def faces(self, sketches: np.ndarray, project: Callable[[dict], dict] | None = None) -> np.ndarray:
+        """B×S×S uint8 sketches at model size → B×S×S×3 uint8 faces at model size.
+
+        ``project`` maps the sketches' vectors to the ones to synthesise (e.g. the manifold
+        projection of a ``DeepFaceDrawing``); ``None`` uses them as they are (blend 0).
+        """
+        codes = self.encode(sketches)
+        return self.synthesize(project(codes) if project is not None else codes)

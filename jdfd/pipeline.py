@@ -1,7 +1,7 @@
 """Sketch → face: the whole inference path, and the models' on-disk formats.
 
     from jdfd.pipeline import DeepFaceDrawing
-    model = DeepFaceDrawing.from_pretrained("pretrained")
+    model = DeepFaceDrawing.from_pretrained()      # $JDFD_MODEL, else the shipped model
     face = model.generate("examples/sketches/01_clean.png").image   # 512×512×3 uint8
 """
 
@@ -14,7 +14,9 @@ from pathlib import Path
 import numpy as np
 
 from jdfd import components
+from jdfd.components import to_uint8_rgb
 from jdfd.config import CANVAS, PARTS, ModelConfig, paper
+from jdfd.fast import FastDFD
 from jdfd.model import DFDNetworks
 from jdfd.projection import DEFAULT_K, ComponentBank, Projection, compose_shadow, parse_blend, shadow_darkness
 from jdfd.runtime import jittor
@@ -34,11 +36,6 @@ class GenerationResult:
     image: np.ndarray  # CANVAS×CANVAS×3 uint8
     shadow: np.ndarray | None = None  # CANVAS×CANVAS uint8 guidance, when asked for
     projections: dict[str, Projection] = field(default_factory=dict)
-
-
-def to_uint8_rgb(x: np.ndarray) -> np.ndarray:
-    """B×3×H×W in [-1, 1] → B×H×W×3 uint8, truncating like the authors' ``astype``."""
-    return np.clip((np.transpose(x, (0, 2, 3, 1)) + 1.0) / 2.0 * 255.0, 0, 255).astype(np.uint8)
 
 
 class DeepFaceDrawing:
@@ -63,9 +60,8 @@ class DeepFaceDrawing:
         """The :class:`jdfd.fast.FastDFD` that runs inference, or ``None`` for the networks' own path."""
         if self.fast and self._engine is None:
             from jdfd import kernels  # noqa: PLC0415  (compiles the kernels on first use)
-            from jdfd.fast import FastDFD  # noqa: PLC0415  (imports this module)
 
-            self._engine = FastDFD(self, kernels="onednn") if kernels.load() is not None else False
+            self._engine = FastDFD(self.nets, kernels="onednn") if kernels.load() is not None else False
         return self._engine or None
 
     # ------------------------------------------------------------------ inference
@@ -176,7 +172,12 @@ class DeepFaceDrawing:
         (out / CONFIG_FILE).write_text(json.dumps(meta, indent=2) + "\n")
 
     @classmethod
-    def from_pretrained(cls, path: str | Path) -> DeepFaceDrawing:
+    def from_pretrained(cls, path: str | Path | None = None) -> DeepFaceDrawing:
+        """A jdfd model folder; without ``path`` the default model (``$JDFD_MODEL``, else the shipped one)."""
+        if path is None:
+            from jdfd import shipped  # noqa: PLC0415
+
+            path = shipped.default_model()
         root = Path(path)
         cfg_file = root / CONFIG_FILE
         if not cfg_file.is_file():

@@ -26,7 +26,8 @@ fi
 stamp=.venv/.jdfd-installed
 if [ ! -f "$stamp" ] || [ setup.py -nt "$stamp" ]; then
   echo "[setup] installing jdfd and its dependencies into .venv"
-  .venv/bin/pip install -q --disable-pip-version-check -e ".[dev,serve]"
+  # every extra the tests exercise: serve (web app), train (ONNX reader), track (W&B offline runs)
+  .venv/bin/pip install -q --disable-pip-version-check -e ".[dev,serve,train,track]"
   touch "$stamp"
 fi
 # Wires Debian's oneDNN into Jittor and does Jittor's first compile (~2 min once).

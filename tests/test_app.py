@@ -23,9 +23,9 @@ from PIL import Image
 
 pytest.importorskip("flask", reason="the web app needs Flask (pip install -e '.[serve]')")
 
-from werkzeug.serving import make_server  # noqa: E402
+pytest.importorskip("waitress", reason="the web app is served by waitress (pip install -e '.[serve]')")
 
-from jdfd.app.server import create_app  # noqa: E402
+from jdfd.app.server import create_app, make_server, server_port  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 CHROMIUM = os.environ.get("JDFD_CHROMIUM", "/usr/bin/chromium")
@@ -75,17 +75,18 @@ class CountingModel:
 
 
 class ServerThread:
-    """A real HTTP server on 127.0.0.1 and a free port, in a daemon thread."""
+    """The server `jdfd serve` runs (waitress), on 127.0.0.1 and a free port, in a daemon thread."""
 
     def __init__(self, app):
-        self.server = make_server("127.0.0.1", 0, app, threaded=True)
-        self.url = f"http://127.0.0.1:{self.server.port}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.server = make_server(app, "127.0.0.1", 0)
+        self.url = f"http://127.0.0.1:{server_port(self.server)}"
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
         self.thread.start()
 
     def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self.server.close()
+        self.server.task_dispatcher.shutdown()
+        self.thread.join(timeout=10)
 
 
 def post_json(url: str, body: dict, timeout: float = 60) -> tuple[int, dict]:
@@ -213,6 +214,23 @@ def test_request_size_limit(tiny_model, sketch):
     assert r.status_code == 413 and "256 px" in r.get_json()["error"]
 
 
+def test_request_size_limits_of_the_real_server(tiny_model):
+    """Over the app's limit: its JSON 413; far over it: waitress refuses before buffering the body."""
+    srv = ServerThread(create_app(tiny_model, max_bytes=4096))
+    try:
+        status, body = post_json(srv.url + "/api/generate", {"sketch": "A" * 8000})
+        assert status == 413 and "too large" in body["error"]
+        req = urllib.request.Request(srv.url + "/api/generate.png", b"\0" * (4096 + 128 * 1024),
+                                     {"Content-Type": "image/png"})
+        with pytest.raises(urllib.error.HTTPError) as e:
+            urllib.request.urlopen(req, timeout=30)
+        assert e.value.code == 413
+        with urllib.request.urlopen(srv.url + "/api/info", timeout=30) as r:  # still serving
+            assert r.headers["Server"] == "jdfd" and json.loads(r.read())["max_bytes"] == 4096
+    finally:
+        srv.stop()
+
+
 def test_internal_error_is_json_500_and_not_fatal(tiny_model, sketch):
     broken = create_app(CountingModel(tiny_model, fail=True)).test_client()
     r = broken.post("/api/generate", json={"sketch": data_url(sketch)})
@@ -272,8 +290,9 @@ def test_serve_parser_and_light_import():
     assert (args.host, args.port, args.device, args.func) == ("127.0.0.1", 8000, "auto", app_pkg.run)
     with pytest.raises(SystemExit):
         parser.parse_args(["serve", "--model", "a", "--params", "b"])
-    # `jdfd --help` must not pay for Jittor or Flask
-    code = "import sys, jdfd.app, jdfd.app.cli; assert 'jittor' not in sys.modules and 'flask' not in sys.modules"
+    # `jdfd --help` must not pay for Jittor, Flask or waitress
+    code = ("import sys, jdfd.app, jdfd.app.cli; "
+            "assert not {'jittor', 'flask', 'waitress'} & set(sys.modules), sorted(sys.modules)")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO, timeout=60)
 
 

@@ -101,3 +101,26 @@ def test_help_and_doctor(capsys):
     assert f"inference: {expected}" in out
     if runtime.device() == "cpu" and runtime.dnnl_active():
         assert kernels.load() is not None, "on a CPU with oneDNN jdfd must run its own kernels"
+
+
+def test_default_model_lookup(tmp_path, monkeypatch, tiny_model_dir, sketches, capsys):
+    """$JDFD_MODEL, else the package's own copy (an installed wheel), else pretrained/ beside the source."""
+    from jdfd import shipped  # noqa: PLC0415
+
+    monkeypatch.delenv(shipped.MODEL_ENV, raising=False)
+    assert shipped.candidates() == [shipped.PACKAGE_DIR / "pretrained", shipped.PACKAGE_DIR.parent / "pretrained"]
+    monkeypatch.setenv(shipped.MODEL_ENV, str(tiny_model_dir))
+    assert shipped.default_model() == tiny_model_dir
+    code, out, err = run(capsys, "generate", sketches / "a.png", "-o", tmp_path / "out")
+    assert code == 0, err
+    assert Image.open(tmp_path / "out" / "a.png").size == (512, 512)
+    # a wrong $JDFD_MODEL is an error that says so, never silently another model
+    monkeypatch.setenv(shipped.MODEL_ENV, str(tmp_path / "nowhere"))
+    code, _, err = run(capsys, "generate", sketches / "a.png", "-o", tmp_path / "out2")
+    assert code == 2 and "$JDFD_MODEL is" in err and "not a jdfd model folder" in err
+    # no model anywhere: says where it looked and what to pass
+    monkeypatch.delenv(shipped.MODEL_ENV)
+    monkeypatch.setattr(shipped, "PACKAGE_DIR", tmp_path / "site-packages" / "jdfd")
+    code, _, err = run(capsys, "generate", sketches / "a.png", "-o", tmp_path / "out3")
+    assert code == 2 and "no default model" in err and "--model DIR" in err and "JDFD_MODEL" in err
+    assert err.count("\n") == 1 and not (tmp_path / "out3").exists()

@@ -165,7 +165,7 @@ def test_fast_stages_match_the_networks(kernel_set, tiny_model):
 
     if kernel_set == "onednn" and kernels.load() is None:
         pytest.skip(kernels.unavailable_reason())
-    fast = FastDFD(tiny_model, kernels=kernel_set)
+    fast = FastDFD(tiny_model.nets, kernels=kernel_set)
     assert fast.kernels == kernel_set
     nets = tiny_model.nets
     sketches = np.stack([tiny_model.prepare(np.full((512, 512), 255, np.uint8))] + [
@@ -244,3 +244,14 @@ def test_kernels_run_from_short_lived_threads(kernel_lib):
         "print('ok')\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0 and out.stdout.strip().endswith("ok"), out.stderr[-2000:]
+
+
+def test_fast_depends_on_the_networks_not_on_the_pipeline():
+    """pipeline → fast → networks/kernels: fast.py imports nothing from the pipeline."""
+    import ast  # noqa: PLC0415
+    from pathlib import Path  # noqa: PLC0415
+
+    src = (Path(__file__).resolve().parent.parent / "jdfd" / "fast.py").read_text()
+    imported = {n.module for n in ast.walk(ast.parse(src)) if isinstance(n, ast.ImportFrom)}
+    imported |= {a.name for n in ast.walk(ast.parse(src)) if isinstance(n, ast.Import) for a in n.names}
+    assert "jdfd.pipeline" not in imported and not any(m and m.startswith("jdfd.pipeline") for m in imported)

@@ -1,12 +1,11 @@
-"""VGG16 perceptual loss: protobuf reader, ONNX -> npz conversion, Jittor trunk, loss.
+"""VGG16 perceptual loss: ONNX reading, ONNX -> npz conversion, Jittor trunk, loss.
 
-No network and no real weights: ONNX bytes are written by hand with the small encoder
-below, and the trunk runs on random weights.
+No network and no real weights: ONNX models are built with ``onnx.helper``, and the
+trunk runs on random weights.
 """
 
 from __future__ import annotations
 
-import struct
 from pathlib import Path
 
 import numpy as np
@@ -17,65 +16,35 @@ from jdfd.training import perceptual as P
 jt = P.jt
 
 
-# ---- a tiny protobuf encoder, just enough to write ONNX-shaped messages ----------------
-def _varint(n: int) -> bytes:
-    n &= (1 << 64) - 1  # negatives as 10-byte two's complement, as protobuf does
-    out = bytearray()
-    while True:
-        low, n = n & 0x7F, n >> 7
-        out.append(low | (0x80 if n else 0))
-        if not n:
-            return bytes(out)
+# ---- ONNX models built with onnx.helper ----------------------------------------------
+def _onnx():
+    return pytest.importorskip("onnx", reason="the ONNX reader needs onnx (pip install -e '.[train]')")
 
 
-def _vfield(number: int, value: int) -> bytes:
-    return _varint(number << 3) + _varint(value)
+def _tensor(name: str, array: np.ndarray, mode: str = "raw"):
+    """TensorProto with its data as raw bytes, or in the typed repeated fields."""
+    _onnx()
+    from onnx import helper, numpy_helper  # noqa: PLC0415
+
+    if mode == "raw":
+        return numpy_helper.from_array(array, name)
+    dtype = helper.np_dtype_to_tensor_dtype(array.dtype)
+    return helper.make_tensor(name, dtype, array.shape, array.ravel().tolist(), raw=False)
 
 
-def _lfield(number: int, payload: bytes | str) -> bytes:
-    data = payload.encode() if isinstance(payload, str) else payload
-    return _varint(number << 3 | 2) + _varint(len(data)) + data
+def _model(nodes: list, tensors: list, producer: str = "handmade") -> bytes:
+    _onnx()
+    from onnx import helper  # noqa: PLC0415
+
+    graph = helper.make_graph(nodes, "g", inputs=[], outputs=[], initializer=tensors)
+    return helper.make_model(graph, producer_name=producer).SerializeToString()
 
 
-def _f32field(number: int, value: float) -> bytes:
-    return _varint(number << 3 | 5) + struct.pack("<f", value)
+def _node(op: str, inputs: list[str], outputs: list[str], name: str, attrs: dict | None = None):
+    _onnx()
+    from onnx import helper  # noqa: PLC0415
 
-
-def _tensor(name: str, array: np.ndarray, mode: str = "raw") -> bytes:
-    """TensorProto: dims(1) data_type(2) name(8), data as raw_data(9) or float/int64 fields."""
-    if mode == "dims_unpacked":  # dims as separate varints instead of one packed blob
-        msg = b"".join(_vfield(1, d) for d in array.shape)
-    else:
-        msg = _lfield(1, b"".join(_varint(d) for d in array.shape))
-    if array.dtype == np.int64:
-        msg += _vfield(2, 7) + _lfield(8, name) + b"".join(_vfield(7, int(v)) for v in array.ravel())
-        return msg
-    msg += _vfield(2, 1) + _lfield(8, name)
-    flat = np.ascontiguousarray(array, "<f4").ravel()
-    if mode == "packed":
-        return msg + _lfield(4, flat.tobytes())
-    if mode == "unpacked":
-        return msg + b"".join(_f32field(4, float(v)) for v in flat)
-    return msg + _lfield(9, flat.tobytes())
-
-
-def _attr(name: str, value: int | list[int] | bytes) -> bytes:
-    if isinstance(value, list):
-        return _lfield(1, name) + _lfield(8, b"".join(_varint(v) for v in value)) + _vfield(20, 7)
-    if isinstance(value, bytes):
-        return _lfield(1, name) + _lfield(4, value) + _vfield(20, 3)
-    return _lfield(1, name) + _vfield(3, value) + _vfield(20, 2)
-
-
-def _node(op: str, inputs: list[str], outputs: list[str], name: str, attrs: dict | None = None) -> bytes:
-    msg = b"".join(_lfield(1, i) for i in inputs) + b"".join(_lfield(2, o) for o in outputs)
-    msg += _lfield(3, name) + _lfield(4, op)
-    return msg + b"".join(_lfield(5, _attr(k, v)) for k, v in (attrs or {}).items())
-
-
-def _model(nodes: list[bytes], tensors: list[bytes]) -> bytes:
-    graph = b"".join(_lfield(1, n) for n in nodes) + _lfield(2, "g") + b"".join(_lfield(5, t) for t in tensors)
-    return _vfield(1, 7) + _lfield(2, "handmade") + _lfield(7, graph)
+    return helper.make_node(op, inputs, outputs, name=name, **(attrs or {}))
 
 
 def _vgg_like_onnx(arrays: dict[str, np.ndarray], hwio_first: bool = False) -> bytes:
@@ -91,7 +60,7 @@ def _vgg_like_onnx(arrays: dict[str, np.ndarray], hwio_first: bool = False) -> b
         name = layer[0]
         w = arrays[f"{name}.weight"]
         if hwio_first and name == "conv1_1":
-            w = w.transpose(2, 3, 1, 0)
+            w = np.ascontiguousarray(w.transpose(2, 3, 1, 0))
         tensors += [_tensor(f"{name}/kernel", w), _tensor(f"{name}/bias", arrays[f"{name}.bias"])]
         nodes.append(_node("Conv", [prev, f"{name}/kernel", f"{name}/bias"], [name], name,
                            {"dilations": [1, 1], "strides": [1, 1], "kernel_shape": [3, 3],
@@ -145,40 +114,46 @@ def vgg() -> P.VGG16Features:
     return P.VGG16Features()  # random init, no weights needed
 
 
-# ---- protobuf reader ----------------------------------------------------------------
-def test_reader_parses_handmade_onnx() -> None:
+# ---- ONNX reader ----------------------------------------------------------------------
+def test_reader_reads_onnx_models() -> None:
     a = np.arange(6, dtype=np.float32).reshape(2, 3) - 2.5
     b = np.array([1.5, -0.25, 3.0], np.float32)
     c = np.array([[0.5], [-8.0]], np.float32)
     d = np.array([3, -1, 1 << 40], np.int64)
     e = np.linspace(-1, 1, 24, dtype=np.float32).reshape(2, 3, 4)
     node = _node("Conv", ["x", "a", "b"], ["y"], "conv0",
-                 {"pads": [1, 1, 1, 1], "group": 1, "auto_pad": b"NOTSET", "axis": -1})
-    data = _model([node, _node("Relu", ["y"], ["z"], "relu0")],
-                  [_tensor("a", a), _tensor("b", b, "packed"), _tensor("c", c, "unpacked"),
-                   _tensor("d", d), _tensor("e", e, "dims_unpacked")])
+                 {"pads": [1, 1, 1, 1], "group": 1, "auto_pad": "NOTSET", "axis": -1})
+    const = _node("Constant", [], ["k"], "const0", {"value": _tensor("kv", e)})
+    data = _model([node, _node("Relu", ["y"], ["z"], "relu0"), const],
+                  [_tensor("a", a), _tensor("b", b, "fields"), _tensor("c", c, "fields"), _tensor("d", d, "fields")])
     g = P.read_onnx(data)
     assert g.producer == "handmade"
-    assert set(g.initializers) == {"a", "b", "c", "d", "e"}
-    for name, ref in {"a": a, "b": b, "c": c, "d": d, "e": e}.items():
+    assert set(g.initializers) == {"a", "b", "c", "d", "k"}
+    for name, ref in {"a": a, "b": b, "c": c, "d": d, "k": e}.items():
         got = g.initializers[name]
         assert got.dtype == ref.dtype and got.shape == ref.shape
         np.testing.assert_array_equal(got, ref)
-    assert [n.op_type for n in g.nodes] == ["Conv", "Relu"]
+    assert [n.op_type for n in g.nodes] == ["Conv", "Relu", "Constant"]
     conv = g.nodes[0]
     assert (conv.name, conv.inputs, conv.outputs) == ("conv0", ["x", "a", "b"], ["y"])
     assert conv.attrs == {"pads": [1, 1, 1, 1], "group": 1, "auto_pad": b"NOTSET", "axis": -1}
 
 
 def test_reader_rejects_garbage() -> None:
+    onnx = _onnx()
     good = _model([], [_tensor("a", np.ones(4, np.float32))])
     with pytest.raises(P.OnnxFormatError):
         P.read_onnx(good[:-3])  # cut inside a length-delimited field
     with pytest.raises(P.OnnxFormatError):
-        P.read_onnx(_vfield(1, 7))  # a message without a graph
-    bad_size = _model([], [_lfield(1, _varint(5)) + _vfield(2, 1) + _lfield(8, "a") + _lfield(9, b"\0" * 8)])
+        P.read_onnx(onnx.ModelProto(ir_version=7).SerializeToString())  # a model without a graph
+    bad = _tensor("a", np.ones(2, np.float32))
+    bad.dims[:] = [5]
     with pytest.raises(P.OnnxFormatError):
-        P.read_onnx(bad_size)  # 2 floats for dims [5]
+        P.read_onnx(_model([], [bad]))  # 2 floats for dims [5]
+    external = _tensor("w", np.ones(2, np.float32))
+    external.data_location = onnx.TensorProto.EXTERNAL
+    with pytest.raises(P.OnnxFormatError, match="external file"):
+        P.read_onnx(_model([], [external]))  # would read a file the hash check never saw
 
 
 # ---- conversion + orientation ---------------------------------------------------------

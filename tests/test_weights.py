@@ -78,6 +78,88 @@ def test_unpickler_refuses_code(tmp_path):
         authors.load_pickle(p)
 
 
+class _NumpyTwoPickler(pickle._Pickler):
+    """Writes numpy's reconstructors under numpy 2's module names (numpy._core.*), whatever numpy runs."""
+
+    def save(self, obj, save_persistent_id=True):
+        module = getattr(obj, "__module__", "") or ""
+        if callable(obj) and not isinstance(obj, type) and module.startswith("numpy.core."):
+            module = "numpy._core." + module[len("numpy.core."):]
+            if self.proto >= 4:
+                self.save(module)
+                self.save(obj.__name__)
+                self.write(pickle.STACK_GLOBAL)
+            else:
+                self.write(pickle.GLOBAL + f"{module}\n{obj.__name__}\n".encode())
+            return
+        super().save(obj, save_persistent_id)
+
+
+@pytest.mark.parametrize("protocol", [2, 5])
+@pytest.mark.parametrize("numpy_names", ["numpy.core", "numpy._core"])
+def test_unpickler_reads_both_protocols(tmp_path, protocol, numpy_names):
+    """Protocol 5 (pickle.HIGHEST_PROTOCOL, e.g. re-saved Params) rebuilds arrays through numpy's
+    _frombuffer; numpy 2 writes its modules as numpy._core.*. All four must load, nothing else."""
+    import io  # noqa: PLC0415
+
+    rng = np.random.default_rng(protocol)
+    state = {"conv.weight": rng.normal(size=(4, 3, 3, 3)).astype(np.float32),
+             "fortran": np.asfortranarray(rng.normal(size=(3, 5))), "strided": np.arange(10, dtype=np.int64)[::3],
+             "half": rng.normal(size=7).astype(np.float16), "zero_d": np.ones((), np.float32)}
+    buf = io.BytesIO()
+    (_NumpyTwoPickler if numpy_names == "numpy._core" else pickle.Pickler)(buf, protocol=protocol).dump(state)
+    data = buf.getvalue()
+    assert (b"_frombuffer" in data) == (protocol == 5) and (b"_codecs" in data) == (protocol == 2)
+    assert (b"numpy._core." in data) == (numpy_names == "numpy._core")
+    p = tmp_path / "params.pkl"
+    p.write_bytes(data)
+    got = authors.load_pickle(p)
+    assert got.keys() == state.keys()
+    for k, v in state.items():
+        assert got[k].dtype == v.dtype and got[k].shape == v.shape and np.array_equal(got[k], v), k
+
+
+@pytest.mark.parametrize("protocol", [2, 5])
+def test_unpickler_still_refuses_code_at_any_protocol(tmp_path, protocol):
+    p = tmp_path / "evil.pkl"
+    p.write_bytes(pickle.dumps({"w": np.ones(3), "x": Evil()}, protocol=protocol))
+    with pytest.raises(WeightsError, match=r"refusing to load (__builtin__|builtins)\.print"):
+        authors.load_pickle(p)
+
+
+
+class _BadFromBuffer:
+    def __init__(self, args):
+        self.args = args
+
+    def __reduce__(self):
+        from numpy.core.numeric import _frombuffer  # noqa: PLC0415
+
+        return _frombuffer, self.args
+
+
+def test_unpickler_turns_only_latin1_text_into_bytes(tmp_path):
+    import codecs  # noqa: PLC0415
+
+    class Rot13:
+        def __reduce__(self):
+            return codecs.encode, ("cevag", "rot13")
+
+    p = tmp_path / "odd.pkl"
+    p.write_bytes(pickle.dumps({"w": Rot13()}, protocol=2))
+    with pytest.raises(WeightsError, match="unexpected arguments for bytes"):
+        authors.load_pickle(p)
+
+
+@pytest.mark.parametrize("args", [("print('x')", np.dtype("f4"), (1,), "C"), (b"\0" * 8, np.dtype("O"), (1,), "C"),
+                                  (b"\0" * 8, np.dtype("f4"), (2,), "K")])
+def test_unpickler_checks_the_buffer_reconstructors_arguments(tmp_path, args):
+    p = tmp_path / "odd.pkl"
+    p.write_bytes(pickle.dumps({"w": _BadFromBuffer(args)}, protocol=5))
+    with pytest.raises(WeightsError, match="unexpected arguments"):
+        authors.load_pickle(p)
+
+
 def test_unpickler_accepts_jittor_vars(tmp_path):
     from jdfd.runtime import jittor
 
@@ -92,21 +174,36 @@ def test_unpickler_accepts_jittor_vars(tmp_path):
 def test_tensorfile_round_trip_and_compat(tmp_path):
     rng = np.random.default_rng(0)
     t = {"a": rng.normal(size=(3, 4)).astype(np.float32), "b": rng.normal(size=5).astype(np.float16),
-         "c": np.arange(4, dtype=np.int64)}
-    tensorfile.save(tmp_path / "x.safetensors", t, {"k": "v"})
+         "c": np.arange(4, dtype=np.int64), "d": np.array(7, np.int32), "e": np.arange(6.0).reshape(2, 3).T}
+    tensorfile.save(tmp_path / "x.safetensors", t, {"k": "v", "step": 3})
+    assert not (tmp_path / "x.safetensors.tmp").exists()
     got, meta = tensorfile.load(tmp_path / "x.safetensors")
-    assert meta == {"k": "v"}
+    assert meta == {"k": "v", "step": "3"}
     for k in t:
-        assert got[k].dtype == t[k].dtype and np.array_equal(got[k], t[k])
-    st = pytest.importorskip("safetensors.numpy")
-    other = st.load_file(str(tmp_path / "x.safetensors"))
-    for k in t:
-        assert np.array_equal(other[k], t[k])
-    st.save_file({"z": t["a"]}, str(tmp_path / "y.safetensors"))
-    assert np.array_equal(tensorfile.load(tmp_path / "y.safetensors")[0]["z"], t["a"])
+        assert got[k].dtype == t[k].dtype and got[k].shape == t[k].shape and np.array_equal(got[k], t[k])
     (tmp_path / "bad.safetensors").write_bytes(b"\xff" * 16)
-    with pytest.raises(tensorfile.TensorFileError):
+    with pytest.raises(tensorfile.TensorFileError, match="bad.safetensors"):
         tensorfile.load(tmp_path / "bad.safetensors")
+    with pytest.raises(FileNotFoundError):
+        tensorfile.load(tmp_path / "nothing.safetensors")
+
+
+def test_tensorfile_reads_files_of_jdfds_former_writer(tmp_path):
+    """Earlier jdfd wrote safetensors itself (sorted names, space-padded JSON header): such
+    run folders and models must still load, metadata included."""
+    import json  # noqa: PLC0415
+    import struct  # noqa: PLC0415
+
+    a, b = np.arange(6, dtype=np.float32).reshape(2, 3), np.array([1.5, -2.0], np.float16)
+    header = {"a": {"dtype": "F32", "shape": [2, 3], "data_offsets": [0, 24]},
+              "b": {"dtype": "F16", "shape": [2], "data_offsets": [24, 28]},
+              "__metadata__": {"step": "12", "train_config": "{}"}}
+    raw = json.dumps(header, separators=(",", ":")).encode()
+    raw += b" " * (-len(raw) % 8)
+    (tmp_path / "old.safetensors").write_bytes(struct.pack("<Q", len(raw)) + raw + a.tobytes() + b.tobytes())
+    got, meta = tensorfile.load(tmp_path / "old.safetensors")
+    assert meta == {"step": "12", "train_config": "{}"}
+    assert np.array_equal(got["a"], a) and np.array_equal(got["b"], b) and got["b"].dtype == np.float16
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float16"])

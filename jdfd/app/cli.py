@@ -20,13 +20,14 @@ def _err(msg: str) -> None:
 
 def add_parser(sub) -> argparse.ArgumentParser:
     """Register ``serve`` on a ``jdfd`` subparsers object."""
-    from jdfd.cli import DEFAULT_MODEL  # noqa: PLC0415 (late: jdfd.cli imports this module)
+    from jdfd.cli import MODEL_HELP  # noqa: PLC0415 (late: jdfd.cli imports this module)
 
     p = sub.add_parser("serve", help="draw a face in the browser and watch it synthesised",
                        description="Start the local drawing web app: draw a face sketch on a 512x512 canvas and see "
-                                   "the face synthesised as you draw. Needs Flask (pip install 'jdfd[serve]').")
+                                   "the face synthesised as you draw. Needs Flask and waitress "
+                                   "(pip install 'jdfd[serve]').")
     src = p.add_mutually_exclusive_group()
-    src.add_argument("--model", help=f"jdfd model folder (default: {DEFAULT_MODEL})")
+    src.add_argument("--model", help=MODEL_HELP)
     src.add_argument("--params", help="the authors' released Params/ folder (paper configuration)")
     p.add_argument("--host", default="127.0.0.1",
                    help="address to listen on (default 127.0.0.1: this machine only; 0.0.0.0 exposes the app)")
@@ -70,11 +71,9 @@ def warm_up(model) -> float:
 def run(args) -> int:
     """Load the model, build the app, serve until Ctrl+C. Exit code 2 on set-up errors."""
     try:
-        from werkzeug.serving import make_server  # noqa: PLC0415
-
-        from jdfd.app.server import create_app  # noqa: PLC0415
+        from jdfd.app.server import create_app, make_server, server_port  # noqa: PLC0415
     except ImportError as e:
-        _err(f"the web app needs Flask ({e}); install it with: pip install 'jdfd[serve]'")
+        _err(f"the web app needs Flask and waitress ({e}); install them with: pip install 'jdfd[serve]'")
         return 2
     if not 0 <= args.port <= 65535:
         _err(f"--port must be in 0..65535, got {args.port}")
@@ -89,16 +88,16 @@ def run(args) -> int:
     except (ValueError, RuntimeError) as e:
         _err(str(e))
         return 2
-    from jdfd.cli import DEFAULT_MODEL, load_model  # noqa: PLC0415
+    from jdfd import shipped  # noqa: PLC0415
+    from jdfd.cli import load_model  # noqa: PLC0415
     from jdfd.weights.strict import WeightsError  # noqa: PLC0415
 
     try:
         model = load_model(args.model, args.params)
-    except (WeightsError, ValueError, OSError) as e:
-        hint = "" if (args.model or args.params) else f" (no model shipped in {DEFAULT_MODEL}? pass --model DIR)"
-        _err(f"cannot load model: {e}{hint}")
+    except (WeightsError, ValueError, OSError) as e:  # ModelNotFoundError is an OSError
+        _err(f"cannot load model: {e}")
         return 2
-    name = args.params or args.model or str(DEFAULT_MODEL)
+    name = args.params or args.model or str(shipped.default_model())
     loopback = _is_loopback(args.host)
     try:
         app = create_app(model, name=f"{model.cfg.name} ({name})", k=args.k, max_side=args.max_side,
@@ -110,18 +109,19 @@ def run(args) -> int:
         print("jdfd serve: warming up (the first run compiles Jittor kernels) ...", flush=True)
         print(f"jdfd serve: ready in {warm_up(model):.1f} s", flush=True)
     try:
-        server = make_server(args.host, args.port, app, threaded=True)
-    except (OSError, SystemExit) as e:  # werkzeug exits on some bind errors
+        server = make_server(app, args.host, args.port)
+    except (OSError, ValueError) as e:  # bind errors; ValueError: a host waitress cannot parse
         _err(f"cannot listen on {args.host}:{args.port}: {e}")
         return 2
     if not loopback:
         print(f"jdfd serve: WARNING: listening on {args.host}: anyone who can reach this machine can use the app",
               file=sys.stderr)
-    print(f"jdfd serve: open {_url(args.host, server.port)} in a browser (Ctrl+C to stop)", flush=True)
+    print(f"jdfd serve: open {_url(args.host, server_port(server))} in a browser (Ctrl+C to stop)", flush=True)
     try:
-        server.serve_forever()
+        server.run()  # returns on Ctrl+C (waitress catches it and stops its workers)
     except KeyboardInterrupt:
-        print("\njdfd serve: stopped", flush=True)
+        pass
     finally:
-        server.server_close()
+        server.close()
+    print("\njdfd serve: stopped", flush=True)
     return 0

@@ -1,4 +1,4 @@
-"""The Flask app behind ``jdfd serve``: the drawing page and a small JSON/PNG API.
+"""The Flask app behind ``jdfd serve``, served by waitress: the drawing page and a small JSON/PNG API.
 
     POST /api/generate      JSON {sketch, blend?, gender?, shadow?, k?, seq?}
                             → {image, shadow, ms, seq, gender}   (PNGs as plain base64)
@@ -6,7 +6,7 @@
     GET  /api/info          model name, genders, parts, sizes and limits
 
 Every error is a 4xx/5xx JSON ``{"error": "..."}``. The model is not thread-safe, so
-every call into it holds one lock; Flask may serve requests on many threads.
+every call into it holds one lock; waitress serves requests on several threads.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 from flask import Flask, Response, jsonify, request, send_from_directory
 from PIL import Image, UnidentifiedImageError
+from waitress.server import create_server
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from jdfd import components
@@ -34,6 +35,11 @@ from jdfd.projection import DEFAULT_K, parse_blend
 STATIC = Path(__file__).resolve().parent / "static"
 #: Request bodies above this are refused before they are read (a 512² PNG sketch is ~20 KiB).
 DEFAULT_MAX_BYTES = 16 * 1024 * 1024
+#: Headroom over the app's body limit for waitress, which refuses bigger bodies before buffering them
+#: (the app answers bodies between the two with its own JSON 413).
+SERVER_BODY_SLACK = 64 * 1024
+#: Worker threads: the model runs one call at a time anyway; the others serve pages and queue.
+SERVER_THREADS = 4
 #: Sketches are resized to 512² anyway; this only stops absurd decodes.
 DEFAULT_MAX_SIDE = 4096
 #: Formats a browser or a drawing app would send; others (TIFF, ICO, PSD…) are refused.
@@ -324,3 +330,18 @@ def create_app(model: Any, name: str | None = None, k: int = DEFAULT_K, max_side
         return resp
 
     return app
+
+
+# ---------------------------------------------------------------------------- the server
+def make_server(app: Flask, host: str = "127.0.0.1", port: int = 8000, threads: int = SERVER_THREADS):
+    """A waitress WSGI server for ``app``, bound but not yet running (``.run()`` serves until
+    interrupted, ``.close()`` stops). Raises OSError when the address cannot be bound."""
+    max_bytes = app.config.get("MAX_CONTENT_LENGTH") or DEFAULT_MAX_BYTES
+    return create_server(app, host=host, port=port, threads=threads, ident="jdfd",
+                         max_request_body_size=max_bytes + SERVER_BODY_SLACK)
+
+
+def server_port(server) -> int:
+    """The port a server from :func:`make_server` listens on (the chosen one for port 0)."""
+    effective = getattr(server, "effective_port", None)
+    return int(effective if effective is not None else server.effective_listen[0][1])

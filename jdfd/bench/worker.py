@@ -68,7 +68,7 @@ class JittorBackend:
         # `jittor` times the networks' own execute(), jdfd before its kernels; `jittor-fast` jdfd's default path
         self.model = DeepFaceDrawing(self.cfg, nets, {"bench": banks}, "bench", fast=False)
         self.nets = nets
-        self.engine = FastDFD(self.model) if self.fast else None
+        self.engine = FastDFD(nets) if self.fast else None
         if self.engine is not None:
             self.info["kernels"] = self.engine.kernels
 
@@ -112,7 +112,7 @@ class JittorBackend:
 
     def end_to_end(self, sketches: np.ndarray) -> np.ndarray:
         if self.engine is not None:
-            return self.engine.faces(sketches)
+            return self.engine.faces(sketches, lambda codes: self.model.project(codes)[0])
         codes, _ = self.model.project(self.model.encode(sketches))
         return self.model.synthesize(codes)
 

@@ -18,7 +18,7 @@ def add_parser(sub) -> None:
                        description="Synthesize sketches from photos, degrade them, generate faces, compare with "
                                    "the photos (and check that each face is nearest its own photo). Writes "
                                    "results.json, results.md, plots and an image grid.")
-    p.add_argument("--model", help="jdfd model folder (default: the shipped pretrained/)")
+    p.add_argument("--model", help="jdfd model folder (default: $JDFD_MODEL, else the model shipped with jdfd)")
     p.add_argument("--photos", default=str(DEFAULT_PHOTOS),
                    help=f"photo folder, any >= 2 face photos (default {DEFAULT_PHOTOS})")
     p.add_argument("--sketches", help="use these sketches (same file stems) instead of synthesizing them")
@@ -37,8 +37,27 @@ def add_parser(sub) -> None:
     p.add_argument("--k", type=int, default=15)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-fid", action="store_true", help="skip FID/KID (no Inception weights needed)")
+    p.add_argument("--wandb", action="store_true",
+                   help="log the results table and figures to Weights & Biases, offline into OUT/wandb/ unless "
+                        "WANDB_MODE=online (pip install 'jdfd[track]')")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     p.set_defaults(func=run)
+
+
+#: The figures evaluate() writes, logged by --wandb under these keys.
+FIGURES = {"metrics_vs_strength": "metrics_vs_strength.png", "grid": "grid.png", "samples": "samples.png"}
+
+
+def track_results(out: Path, results: dict, model: str) -> None:
+    """``--wandb``: the results table (one row per method × condition) and the figures, as one W&B run."""
+    from jdfd import tracking  # noqa: PLC0415
+
+    config = {"model": model, "photos": results.get("photos"), "n_images": results.get("n_images"),
+              **results.get("spec", {})}
+    tracker = tracking.start(out, "eval", config)
+    tracker.log_table("results", results["rows"])
+    tracker.log_images({key: out / f for key, f in FIGURES.items() if (out / f).is_file()})
+    tracker.finish()
 
 
 def run(args) -> int:
@@ -46,11 +65,12 @@ def run(args) -> int:
 
     try:
         runtime.jittor(args.device)
-        from jdfd.cli import DEFAULT_MODEL  # noqa: PLC0415
+        from jdfd import shipped  # noqa: PLC0415
         from jdfd.evaluation.run import EvalSpec, evaluate  # noqa: PLC0415
         from jdfd.pipeline import DeepFaceDrawing  # noqa: PLC0415
 
-        model = DeepFaceDrawing.from_pretrained(args.model or DEFAULT_MODEL)
+        model_dir = Path(args.model) if args.model else shipped.default_model()
+        model = DeepFaceDrawing.from_pretrained(model_dir)
         kinds = [k for k in args.degrade.split(",") if k.strip() and k.strip() != "none"]
         spec = EvalSpec(blends=_floats(args.blends), kinds=kinds, strengths=_floats(args.strengths),
                         limit=args.limit, seed=args.seed, fid=not args.no_fid, k=args.k,
@@ -68,6 +88,8 @@ def run(args) -> int:
     except (FileNotFoundError, ValueError, OSError) as e:  # WeightsError is a ValueError
         print(f"jdfd: error: {e}", file=sys.stderr)
         return 2
+    if getattr(args, "wandb", False):
+        track_results(Path(args.out), res, str(model_dir))
     print((Path(args.out) / "results.md").read_text())
     print(f"{len(res['rows'])} rows written to {args.out}/: results.json, results.md, metrics_vs_strength.png, "
           "grid.png, samples.png")

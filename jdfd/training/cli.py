@@ -50,6 +50,9 @@ def add_parser(sub) -> None:
     t.add_argument("--val-photos", help="photos for the sample grids")
     t.add_argument("--limit", type=int, help="use only the first N training pairs")
     t.add_argument("--no-perceptual", action="store_true", help="train stage II without the VGG loss")
+    t.add_argument("--wandb", action="store_true",
+                   help="track the run in Weights & Biases, offline into RUN/wandb/ unless WANDB_MODE=online "
+                        "(pip install 'jdfd[track]')")
     t.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     t.set_defaults(func=run_train)
 
@@ -113,7 +116,10 @@ def run_train(args) -> int:
         runtime.jittor(args.device)
         cfg_path = resolve_train_config(args.config)
         trainer = make_trainer(args, cfg_path)
-        trainer.fit(resume=args.resume, max_steps=args.max_steps)
+        from jdfd.tracking import for_training  # noqa: PLC0415
+
+        with for_training(trainer, args.out, enabled=getattr(args, "wandb", False)):
+            trainer.fit(resume=args.resume, max_steps=args.max_steps)
     except (FileNotFoundError, ValueError, RuntimeError) as e:
         return _fail(str(e))
     return 0

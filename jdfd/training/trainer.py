@@ -35,6 +35,7 @@ from jdfd.networks import define_D
 from jdfd.pipeline import DeepFaceDrawing
 from jdfd.progress import Progress
 from jdfd.runtime import jittor
+from jdfd.tracking import Tracker
 from jdfd.training import losses
 from jdfd.training.data import AugmentConfig, PairDataset
 from jdfd.training.watchdog import Watchdog
@@ -142,6 +143,7 @@ class Trainer:
         self.data = data
         self.val = val or data
         self.rank, self.world = mpi_rank_world()
+        self.tracker: Tracker = Tracker()  # W&B when asked for (jdfd.tracking.for_training); rank 0 only
         self.step = 0
         self.banks = {}
         self.default_gender = None
@@ -394,10 +396,12 @@ class Trainer:
 
         from jdfd.training.plots import plot_losses  # noqa: PLC0415
 
-        self.save_checkpoint()
+        checkpoint = self.save_checkpoint()
         (self.run / "samples").mkdir(exist_ok=True)
-        Image.fromarray(self.sample_grid()).save(self.run / "samples" / f"step_{self.step:06d}.png")
-        plot_losses(self.run / "log.jsonl", self.run / "plots" / "losses.png")
+        grid = self.run / "samples" / f"step_{self.step:06d}.png"
+        Image.fromarray(self.sample_grid()).save(grid)
+        plot = plot_losses(self.run / "log.jsonl", self.run / "plots" / "losses.png")
+        self.tracker.log_snapshot(self.step, checkpoint, {"samples": grid, "plots/losses": plot})
 
     # ------------------------------------------------------------------ the loop
     def fit(self, resume: bool = False, max_steps: int | None = None) -> None:
@@ -446,6 +450,8 @@ class Trainer:
                         with open(log, "a") as f:
                             f.write(json.dumps({"step": self.step, "time": time.time(), "images_per_s": rate,
                                                 "lr": self.opt_g.lr, **vals}) + "\n")
+                        self.tracker.log({f"train/{k}": v for k, v in
+                                          {"images_per_s": rate, "lr": self.opt_g.lr, **vals}.items()}, self.step)
                     main = vals.get("loss", vals.get("loss_g", 0.0))
                     extra = f" d {vals['loss_d']:.3f}" if "loss_d" in vals else ""
                     ips = (self.step - done0) * self.cfg.batch_size * self.world / max(now - t_start, 1e-9)

@@ -10,7 +10,8 @@ Layout (the remainder's part name is the empty string)::
 
 Their ``.pkl`` files are Python pickles of ``{name: array}``. A pickle can run
 arbitrary code on load, so :class:`SafeUnpickler` resolves only numpy array
-reconstruction, dtypes, ordered dicts and Jittor's Var (turned into its array).
+reconstruction (pickle protocols 2 to 5, numpy 1 and 2 module names), dtypes, ordered dicts and Jittor's Var
+(turned into its array).
 """
 
 from __future__ import annotations
@@ -34,11 +35,31 @@ def _var_from_array(*args):
     return args[0]
 
 
+def _array_from_buffer(buf, dtype, shape, order="C"):
+    # Protocol 5 pickles arrays as numpy's _frombuffer(bytes, dtype, shape, order): bytes in,
+    # an array out. We rebuild it ourselves, checking the arguments, rather than trust the name.
+    if not isinstance(buf, (bytes, bytearray, memoryview, pickle.PickleBuffer)) or not isinstance(dtype, np.dtype):
+        raise pickle.UnpicklingError("unexpected arguments for an array from a buffer")
+    if dtype.hasobject or order not in ("C", "F") or not all(isinstance(n, int) for n in shape):
+        raise pickle.UnpicklingError("unexpected arguments for an array from a buffer")
+    return np.frombuffer(buf, dtype=dtype).reshape(shape, order=order)
+
+
+def _latin1_bytes(text, encoding="latin1"):
+    # Protocols < 3 have no bytes type: they store an array's data as _codecs.encode(str, "latin1")
+    if not isinstance(text, str) or encoding not in ("latin1", "latin-1"):
+        raise pickle.UnpicklingError("unexpected arguments for bytes from text")
+    return text.encode("latin1")
+
+
 _ALLOWED = {
     ("numpy.core.multiarray", "_reconstruct"): None,
     ("numpy._core.multiarray", "_reconstruct"): None,
     ("numpy.core.multiarray", "scalar"): None,
     ("numpy._core.multiarray", "scalar"): None,
+    ("numpy.core.numeric", "_frombuffer"): _array_from_buffer,  # numpy < 2 names it so
+    ("numpy._core.numeric", "_frombuffer"): _array_from_buffer,  # numpy ≥ 2
+    ("_codecs", "encode"): _latin1_bytes,  # array data in protocol-2 pickles
     ("numpy", "ndarray"): None,
     ("numpy", "dtype"): None,
     ("collections", "OrderedDict"): None,
