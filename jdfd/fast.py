@@ -43,6 +43,11 @@ nn = jt.nn
 
 #: Below this many pixels a map is summed by Jittor's own reduction: a BLAS call costs more than it saves.
 MIN_GEMV_PIXELS = 1024
+#: FM + IS take at most as many sketches at once as keep the generator's widest map under this size;
+#: a larger batch runs in chunks. Every layer works sample by sample at inference (per-sample norm
+#: statistics, eval BatchNorm), so the faces are the same; the paper model (67 MB a map) then peaks
+#: at its batch-1 memory and reuses batch 1's packed weights, for ~3 % more time at batch 4.
+MAX_MAP_BYTES = 64 * 2**20
 
 
 class FastDFD:
@@ -147,6 +152,21 @@ class FastDFD:
             raise NotImplementedError("the generator must end in Tanh")
         return jt.tanh(from_blocked(*self.blocked.run(layers[:-1], fmap, self.cfg.feature_channels)))
 
+    def chunk(self) -> int:
+        """How many sketches FM + IS take at once (see :data:`MAX_MAP_BYTES`)."""
+        lanes = -(-self.cfg.ngf // 16) * 16
+        return max(1, MAX_MAP_BYTES // (self.cfg.image_size ** 2 * lanes * 4))
+
+    def _chunked(self, fn, arrays: dict[str, np.ndarray] | np.ndarray) -> np.ndarray:
+        """``fn`` over the batch in chunks of :meth:`chunk` samples, concatenated."""
+        first = arrays if isinstance(arrays, np.ndarray) else next(iter(arrays.values()))
+        n, step = len(first), self.chunk()
+        if n <= step:
+            return fn(arrays)
+        cut = (lambda a, i: a[i:i + step]) if isinstance(arrays, np.ndarray) else (
+            lambda a, i: {k: v[i:i + step] for k, v in a.items()})
+        return np.concatenate([fn(cut(arrays, i)) for i in range(0, n, step)])
+
     # ------------------------------------------------------------------ stages (numpy in, numpy out)
     def encode_crops(self, crops: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """CE on normalised B×1×n×n crops: all five encoders in one graph, one sync."""
@@ -162,6 +182,9 @@ class FastDFD:
 
     def feature_map(self, codes: dict[str, np.ndarray]) -> np.ndarray:
         """FM: vectors → B×C×S×S feature map (NCHW, whatever the kernels keep inside)."""
+        return self._chunked(self._feature_map_np, {p: np.asarray(v, np.float32) for p, v in codes.items()})
+
+    def _feature_map_np(self, codes: dict[str, np.ndarray]) -> np.ndarray:
         with jt.no_grad():
             fmap = self._feature_map({p: jt.array(np.asarray(v, np.float32)) for p, v in codes.items()})
             if self.blocked is not None:
@@ -170,6 +193,9 @@ class FastDFD:
 
     def generator(self, fmap: np.ndarray) -> np.ndarray:
         """IS: B×C×S×S feature map → B×3×S×S in [-1, 1]."""
+        return self._chunked(self._generator_np, np.asarray(fmap, np.float32))
+
+    def _generator_np(self, fmap: np.ndarray) -> np.ndarray:
         with jt.no_grad():
             x = jt.array(fmap)
             return self._generator(to_blocked(x) if self.blocked is not None else x).numpy()
@@ -182,6 +208,9 @@ class FastDFD:
 
     def synthesize(self, codes: dict[str, np.ndarray]) -> np.ndarray:
         """FM + IS in one graph: vectors → B×S×S×3 uint8, as ``DeepFaceDrawing.synthesize``."""
+        return self._chunked(self._synthesize_np, {p: np.asarray(v, np.float32) for p, v in codes.items()})
+
+    def _synthesize_np(self, codes: dict[str, np.ndarray]) -> np.ndarray:
         with jt.no_grad():
             fmap = self._feature_map({p: jt.array(np.asarray(v, np.float32)) for p, v in codes.items()})
             return to_uint8_rgb(self._generator(fmap).numpy())

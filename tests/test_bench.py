@@ -223,6 +223,35 @@ def test_training_step_parity_tiny(tiny_cfg, tmp_path):
             assert got_tw[k] == pytest.approx(got_jt[k], rel=1e-3), (stage, k, got_jt[k], got_tw[k])
 
 
+def test_training_step_part_by_part_is_the_same_step(tiny_cfg, tmp_path):
+    """``--modes train`` clocks a step in parts (synchronised between them): same losses, same weights after."""
+    from jdfd.bench.worker import jittor_step_parts  # noqa: PLC0415
+    from jdfd.training.trainer import TrainConfig, Trainer  # noqa: PLC0415
+
+    batch = {"sketch": workload.synthetic_sketches(2, tiny_cfg.image_size),
+             "photo": workload.synthetic_photos(2, tiny_cfg.image_size)}
+    for stage in ("stage1", "stage2"):
+        trs = []
+        for _ in range(2):
+            tc = TrainConfig(stage=stage, model=tiny_cfg.to_dict(), batch_size=2, perceptual=False)
+            tr = Trainer(tc, tmp_path / stage, None, perceptual=None)
+            load_strict(tr.nets, workload.synthetic_state(_shapes(tr.nets)), "synthetic")
+            if tr.D is not None:
+                load_strict(tr.D, workload.synthetic_state(_shapes(tr.D), seed=1), "synthetic D")
+            trs.append(tr)
+        for _ in range(2):
+            plain = trs[0].train_step(batch)
+            parted, parts = jittor_step_parts(trs[1], batch)
+            # (synchronised between parts, Jittor fuses other element-wise kernels: float rounding only)
+            assert parted == pytest.approx(plain, rel=1e-5)
+            assert set(parts) == set(workload.TRAIN_PARTS[f"train_{stage}"]) and min(parts.values()) > 0
+        # Adam turns rounding in a near-zero gradient (a conv bias before a norm has none) into a step of
+        # up to lr; a missing or doubled update would move nearly every weight by about lr
+        a, b = trs[0].state(), trs[1].state()
+        off = sum(int((np.abs(a[k] - b[k]) > 1e-5).sum()) for k in a)
+        assert off < 0.01 * sum(v.size for v in a.values()), off
+
+
 # ---------------------------------------------------------------------------- the fast path
 @pytest.mark.parametrize("kernel_set", ["jittor", "onednn"])
 @pytest.mark.parametrize("name", ["tiny", "compact"])
@@ -321,6 +350,7 @@ def test_bench_quick_smoke(tmp_path):
     for fw in set(fws) - {"jittor-fast"}:
         for stage in workload.TRAIN_STAGES:
             assert (fw, stage) in got
+            assert all((fw, f"{stage}.{part}") in got for part in workload.TRAIN_PARTS[stage])
     assert all(r["median_s"] > 0 and r["peak_rss_mb"] > 0 for r in result["summary"])
     assert result["machine"]["cpu_model"] and result["machine"]["versions"]["jittor"]
     assert result["machine"]["frameworks"]["jittor"]["onednn"] in (True, False)
@@ -328,7 +358,8 @@ def test_bench_quick_smoke(tmp_path):
     assert {a["framework"] for a in result["agreement"]} == set(fws) - {"jittor"}
     md = (out / "report.md").read_text()
     assert "## Machine" in md and "tiny, batch 1" in md and "end to end" in md
+    assert "part by part" in md and "stage II: G backward" in md
     if "torch" in fws:
-        assert "jittor / torch" in md
+        assert "jittor / torch" in md and "jittor / best torch" in md
     png = (out / "chart.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000

@@ -186,6 +186,22 @@ def test_fast_stages_match_the_networks(kernel_set, tiny_model):
     np.testing.assert_allclose(fast.generator(fmap_ref), img_ref, rtol=1e-4, atol=1e-4)
 
 
+def test_big_batches_run_in_chunks_with_the_same_results(tiny_model, monkeypatch):
+    import jdfd.fast as fast_mod  # noqa: PLC0415
+
+    fast = fast_mod.FastDFD(tiny_model)
+    rng = np.random.default_rng(0)
+    codes = {p: rng.standard_normal((3, tiny_model.cfg.latent_dim)).astype(np.float32) for p in PARTS}
+    whole = fast.feature_map(codes), fast.synthesize(codes)
+    face_whole = fast.generator(whole[0])
+    monkeypatch.setattr(fast_mod, "MAX_MAP_BYTES", 1)
+    assert fast.chunk() == 1
+    fmap = fast.feature_map(codes)
+    np.testing.assert_allclose(fmap, whole[0], rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(fast.generator(whole[0]), face_whole, rtol=1e-5, atol=1e-5)
+    assert np.abs(fast.synthesize(codes).astype(int) - whole[1].astype(int)).max() <= 1
+
+
 def test_deepfacedrawing_runs_on_the_kernels_by_default(tiny_model):
     from jdfd.pipeline import DeepFaceDrawing  # noqa: PLC0415
 
@@ -222,6 +238,44 @@ def test_batch_sizes_share_a_packed_copy_when_the_layout_is_the_same(kernel_lib,
         y, c = runner.conv(layer, to_blocked(x), layer.in_channels)
         np.testing.assert_allclose(from_blocked(y, c).numpy(), layer(x).numpy(), rtol=1e-4, atol=1e-3)
     assert len(runner._packed) == copies
+
+
+@pytest.mark.parametrize("case", ["direct", "winograd-plain-weights", "transposed", "winograd"])
+def test_packed_layers_give_their_own_weights_back_exactly(kernel_lib, monkeypatch, case):
+    """A layer whose packed weights only reorder its own holds a lazy unpacking instead (one copy in memory)."""
+    import jdfd.kernels.blocked as blocked  # noqa: PLC0415
+
+    if case == "winograd-plain-weights":
+        monkeypatch.setattr(blocked, "WINOGRAD_PACK_MAX_BYTES", 0)
+    layer = {"direct": nn.Conv(20, 24, 4, stride=2, padding=1), "transposed": nn.ConvTranspose(24, 8, 3, padding=1),
+             "winograd-plain-weights": nn.Conv(32, 32, 3), "winograd": nn.Conv(32, 32, 3)}[case]
+    x = _rand(2, layer.in_channels, 12, 12, seed=1)
+    w0, ref = layer.weight.numpy().copy(), layer(x).numpy()
+    runner, var = BlockedRunner(kernel_lib), layer.weight
+    y, c = runner.conv(layer, to_blocked(x), layer.in_channels)
+    np.testing.assert_allclose(from_blocked(y, c).numpy(), ref, rtol=1e-4, atol=1e-4)
+    (geom,) = [g for (_, g) in runner._packed_for]
+    assert kernel_lib.dfd_conv_weights_reorderable(*geom) == (case != "winograd")  # Winograd's is transformed
+    assert layer.weight is var  # the same Var (an optimiser or another holder sees the same weights)
+    np.testing.assert_array_equal(layer.weight.numpy(), w0)  # read back: the same bits
+    np.testing.assert_array_equal(layer(x).numpy(), ref)
+    y2, _ = runner.conv(layer, to_blocked(x), layer.in_channels)  # the packed copy is still the one used
+    np.testing.assert_array_equal(y2.numpy(), y.numpy())
+
+
+def test_big_winograd_layers_keep_one_plain_blocked_copy_for_every_batch(kernel_lib, monkeypatch):
+    import jdfd.kernels.blocked as blocked  # noqa: PLC0415
+
+    monkeypatch.setattr(blocked, "WINOGRAD_PACK_MAX_BYTES", 0)
+    layer = nn.Conv(32, 32, 3)  # at 10×10 the pre-transformed layout differs between batch 1 and 4 (see above)
+    runner = BlockedRunner(kernel_lib)
+    for n in (1, 4):
+        x = _rand(n, 32, 10, 10, seed=n)
+        y, c = runner.conv(layer, to_blocked(x), 32)
+        np.testing.assert_allclose(from_blocked(y, c).numpy(), layer(x).numpy(), rtol=1e-4, atol=1e-3)
+        assert "wino" in kernel_lib.dfd_conv_impl(n, 32, 10, 10, 32, 3, 1, 0, 0, 0, 2)
+    (packed,) = runner._packed.values()
+    assert packed.shape[0] == 32 * 32 * 9  # the layer's own size, not 4x
 
 
 def test_kernels_run_from_short_lived_threads(kernel_lib):

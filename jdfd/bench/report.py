@@ -5,11 +5,24 @@ from __future__ import annotations
 from pathlib import Path
 
 from jdfd.bench.worker import FRAMEWORKS
-from jdfd.bench.workload import STAGES, TRAIN_STAGES
+from jdfd.bench.workload import STAGES, TRAIN_PARTS, TRAIN_STAGES
 
 STAGE_LABELS = {"end_to_end": "end to end", "encoders": "CE: 5 encoders", "projection": "projection",
                 "fm": "FM: 5 decoders + paste", "generator": "IS: generator", "train_stage1": "train step, stage I",
                 "train_stage2": "train step, stage II"}
+PART_LABELS = {
+    "train_stage1.forward": "stage I: forward (5 encoders + 5 image decoders, MSE)",
+    "train_stage1.backward": "stage I: backward (all gradients)",
+    "train_stage1.optimizer": "stage I: Adam update",
+    "train_stage2.G_forward": "stage II: G forward (frozen CE, FM, IS)",
+    "train_stage2.D_forward": "stage II: D forward (fake, real), D loss",
+    "train_stage2.D_backward": "stage II: D backward",
+    "train_stage2.D_optimizer": "stage II: D Adam update",
+    "train_stage2.G_loss_forward": "stage II: D forward on fake, G losses",
+    "train_stage2.G_backward": "stage II: G backward (through D, IS, FM)",
+    "train_stage2.G_optimizer": "stage II: FM + IS Adam update",
+}
+STAGE_LABELS.update(PART_LABELS)
 
 
 def _t(s: float) -> str:
@@ -28,7 +41,9 @@ def _order(result: dict) -> tuple[list[str], list[str], list[int], list[str]]:
     known = list(STAGES) + list(TRAIN_STAGES)
     present = {r["stage"] for r in summary}
     stages = [s for s in ["end_to_end"] + [s for s in known if s != "end_to_end"] if s in present]
-    stages += sorted(present - set(stages))  # per-part stages (--parts)
+    parts = [f"{s}.{p}" for s in TRAIN_STAGES for p in TRAIN_PARTS[s]]
+    stages += [s for s in parts if s in present]  # training steps part by part
+    stages += sorted(present - set(stages))  # per-network stages (--parts)
     return configs, fws, batches, stages
 
 
@@ -77,7 +92,7 @@ def markdown(result: dict) -> str:
         lines.append(f"- {n}")
     for cfg in configs:
         for b in batches:
-            rows = [s for s in stages if any((cfg, f, b, s) in idx for f in fws)]
+            rows = [s for s in stages if s not in PART_LABELS and any((cfg, f, b, s) in idx for f in fws)]
             if not rows:
                 continue
             lines += ["", f"## {cfg}, batch {b}", ""]
@@ -100,6 +115,7 @@ def markdown(result: dict) -> str:
                     cells = ["n/a" if g is None else f"{g:.0f} MB" for g in gpu]
                     lines.append(f"| peak GPU memory (PyTorch allocator) after {STAGE_LABELS[s]} | "
                                  + " | ".join(cells) + " |")
+    lines += _train_parts(result, configs, fws, batches, idx)
     rat = result.get("ratios", [])
     if rat:
         lines += ["", "## Jittor / PyTorch (median time ratio; below 1 = Jittor faster)", ""]
@@ -109,7 +125,7 @@ def markdown(result: dict) -> str:
         ridx = {(r["config"], r["batch"], r["stage"], r["jittor"], r["torch"]): r["ratio"] for r in rat}
         for cfg in configs:
             for b in batches:
-                for s in stages:
+                for s in [s for s in stages if s not in PART_LABELS]:  # parts: their own table
                     vals = [ridx.get((cfg, b, s, j, t)) for j, t in pairs]
                     if all(v is None for v in vals):
                         continue
@@ -132,6 +148,50 @@ def markdown(result: dict) -> str:
     return "\n".join(lines)
 
 
+def _train_parts(result: dict, configs: list[str], fws: list[str], batches: list[int], idx: dict) -> list[str]:
+    """Training steps part by part, Jittor against the fastest PyTorch variant per part."""
+    jfw = [f for f in fws if f.startswith("jittor")]
+    tfw = [f for f in fws if f.startswith("torch")]
+    lines: list[str] = []
+    for cfg in configs:
+        for b in batches:
+            rows = [(s, f"{s}.{p}") for s in TRAIN_STAGES for p in TRAIN_PARTS[s]
+                    if any((cfg, f, b, f"{s}.{p}") in idx for f in fws)]
+            if not rows:
+                continue
+            if not lines:
+                lines += ["", "## Training steps, part by part", "",
+                          "Each part is synchronised before the clock reads (Jittor runs lazily), so a part's time "
+                          "is its own; the parts' sum is the step with those synchronisations, a little above the "
+                          "plain step's time. Medians over the same number of steps as the plain step."]
+            lines += ["", f"### {cfg}, batch {b}", ""]
+            best = " | jittor / best torch" if jfw and tfw else ""
+            lines.append("| part | " + " | ".join(fws) + best + " |")
+            lines.append("|---|" + "---|" * (len(fws) + bool(best)))
+            sums = {f: {} for f in fws}
+            for stage, key in rows:
+                cells = []
+                for f in fws:
+                    r = idx.get((cfg, f, b, key))
+                    cells.append(_t(r["median_s"]) if r else "—")
+                    if r:
+                        sums[f][stage] = sums[f].get(stage, 0.0) + r["median_s"]
+                if best:
+                    j = idx.get((cfg, jfw[0], b, key))
+                    t = [idx[(cfg, f, b, key)]["median_s"] for f in tfw if (cfg, f, b, key) in idx]
+                    cells.append(f"{j['median_s'] / min(t):.2f}" if j and t and min(t) > 0 else "—")
+                lines.append(f"| {STAGE_LABELS.get(key, key)} | " + " | ".join(cells) + " |")
+            for stage in TRAIN_STAGES:
+                if not any(stage in sums[f] for f in fws):
+                    continue
+                cells = [_t(sums[f][stage]) if stage in sums[f] else "—" for f in fws]
+                if best:
+                    j, t = sums[jfw[0]].get(stage), [sums[f][stage] for f in tfw if stage in sums[f]]
+                    cells.append(f"{j / min(t):.2f}" if j and t else "—")
+                lines.append(f"| **sum of the parts, {STAGE_LABELS[stage]}** | " + " | ".join(cells) + " |")
+    return lines
+
+
 def chart(result: dict, path: str | Path) -> Path:
     """Grouped bars (median, min–max whiskers), one panel per configuration and batch, log time axis."""
     import matplotlib  # noqa: PLC0415
@@ -140,7 +200,7 @@ def chart(result: dict, path: str | Path) -> Path:
     import matplotlib.pyplot as plt  # noqa: PLC0415
 
     configs, fws, batches, stages = _order(result)
-    stages = [s for s in stages if s in STAGE_LABELS]
+    stages = [s for s in stages if s in STAGE_LABELS and s not in PART_LABELS]
     idx = {(r["config"], r["framework"], r["batch"], r["stage"]): r for r in result["summary"]}
     panels = [(c, b) for c in configs for b in batches if any(k[0] == c and k[2] == b for k in idx)] or [("", 0)]
     fig, axes = plt.subplots(len(panels), 1, figsize=(max(8.0, 1.5 * len(stages) + 2), 3.6 * len(panels)),

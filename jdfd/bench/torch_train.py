@@ -9,6 +9,8 @@ the trainer. Gradients are computed for the updated networks only, as Jittor doe
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -65,26 +67,48 @@ class TorchTrainer:
         return torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32)).to(self.dev)
 
     def step(self, batch: dict) -> dict[str, float]:
+        return self.step_parts(batch)[0]
+
+    def step_parts(self, batch: dict) -> tuple[dict[str, float], dict[str, float]]:
+        """One step → (losses, {part: seconds}), parts named as :func:`jdfd.bench.worker.jittor_step_parts` names them.
+
+        PyTorch on the CPU runs each call to the end before returning, so the clock needs no
+        synchronisation and a step with parts is the plain step.
+        """
+        parts: dict[str, float] = {}
+        clock = [time.perf_counter()]
+
+        def done(name: str) -> None:
+            now = time.perf_counter()
+            parts[name] = now - clock[0]
+            clock[0] = now
+
+        def update(opt: torch.optim.Optimizer, loss: torch.Tensor, prefix: str) -> None:
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            done(f"{prefix}backward")
+            opt.step()
+            done(f"{prefix}optimizer")
+
         x = {p: self._t(v) for p, v in workload.crops_of(batch["sketch"], self.cfg).items()}
         if self.stage == "stage1":
             loss = sum(F.mse_loss(self.imdec[p](self.enc[p](x[p])), x[p]) for p in PARTS)
-            self.opt_g.zero_grad(set_to_none=True)
-            loss.backward()
-            self.opt_g.step()
-            return {"loss": float(loss.item())}
+            done("forward")
+            update(self.opt_g, loss, "")
+            return {"loss": float(loss.item())}, parts
         with torch.no_grad():
             codes = {p: self.enc[p](x[p]) for p in PARTS}
         fm = self.nets.fm
         fake = self.G(assemble({p: self.dec[p](codes[p]) for p in PARTS}, fm.boxes, fm.nose_crop))
         sketch = self._t(components.normalise(batch["sketch"])[:, None])
         real = self._t(batch["photo"])
+        done("G_forward")
         pred_fake = self.D(torch.cat([sketch, fake.detach()], 1))
         pred_real = self.D(torch.cat([sketch, real], 1))
         d_fake, d_real = _lsgan(pred_fake, False), _lsgan(pred_real, True)
         loss_d = 0.5 * (d_fake + d_real)
-        self.opt_d.zero_grad(set_to_none=True)
-        loss_d.backward()
-        self.opt_d.step()
+        done("D_forward")
+        update(self.opt_d, loss_d, "D_")
         pred_real = [[t.detach() for t in s] for s in pred_real]
         self.D_module.requires_grad_(False)  # G's loss needs no gradient for D's weights
         pred_fake = self.D(torch.cat([sketch, fake], 1))
@@ -92,8 +116,7 @@ class TorchTrainer:
         g_feat = _feature_matching(pred_fake, pred_real, self.cfg.n_layers_d)
         g_l1 = (fake - real).abs().mean()
         loss_g = g_gan + LAMBDA_FEAT * g_feat + LAMBDA_L1 * g_l1
-        self.opt_g.zero_grad(set_to_none=True)
-        loss_g.backward()
-        self.opt_g.step()
+        done("G_loss_forward")
+        update(self.opt_g, loss_g, "G_")
         self.D_module.requires_grad_(True)
-        return {"loss_d": float(loss_d.item()), "loss_g": float(loss_g.item())}
+        return {"loss_d": float(loss_d.item()), "loss_g": float(loss_g.item())}, parts

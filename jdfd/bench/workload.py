@@ -18,6 +18,12 @@ from jdfd.projection import DEFAULT_K, ComponentBank
 #: Stage names in report order. ``encoders``/``fm`` run all five networks of a box.
 STAGES: tuple[str, ...] = ("encoders", "projection", "fm", "generator", "end_to_end")
 TRAIN_STAGES: tuple[str, ...] = ("train_stage1", "train_stage2")
+#: The parts a training step is clocked in (``train_stage1.forward`` …), in the order they run.
+TRAIN_PARTS: dict[str, tuple[str, ...]] = {
+    "train_stage1": ("forward", "backward", "optimizer"),
+    "train_stage2": ("G_forward", "D_forward", "D_backward", "D_optimizer", "G_loss_forward", "G_backward",
+                     "G_optimizer"),
+}
 
 
 def synthetic_sketches(n: int, size: int, seed: int = 0) -> np.ndarray:

@@ -7,6 +7,8 @@ activations in oneDNN's ``nChw16c`` layout from one layer to the next, reorder
 each weight tensor once (``dfd_pack``) and keep it, use Winograd for the 3×3
 stride-1 convolutions where oneDNN has it, and fuse normalisation, ReLU, the
 residual add and reflection padding into one multi-threaded pass (``dfd_norm``).
+Where a packed copy only reorders a layer's weights, the layer's own copy is
+replaced by a lazy ``dfd_unpack`` of it, so the weights are resident once.
 
 They are ordinary Jittor custom ops (``jt.compile_custom_ops``), compiled against
 the same oneDNN that Jittor itself uses. :func:`load` returns ``None`` with a
@@ -22,7 +24,7 @@ from types import ModuleType
 
 from jdfd.runtime import device, dnnl_active, dnnl_dir, jittor
 
-_SOURCES = ("dfd_conv_op", "dfd_pack_op", "dfd_norm_op")
+_SOURCES = ("dfd_conv_op", "dfd_pack_op", "dfd_unpack_op", "dfd_norm_op")
 _state: dict = {}
 
 

@@ -23,6 +23,11 @@ jt = jittor()
 nn = jt.nn
 
 BLOCK = 16
+#: Winograd's inference layout keeps the weights pre-transformed, 4× their size (and the paper's
+#: generator alone has 0.5 GB of 3×3 weights). Where that copy would be larger than this, the layer
+#: runs Winograd as oneDNN does for training instead: weights in the plain blocked layout, the size of
+#: the layer's own, transformed on each call (a little slower; the same layout for every batch size).
+WINOGRAD_PACK_MAX_BYTES = 8 * 2**20
 
 
 def to_blocked(x):
@@ -45,9 +50,13 @@ def from_blocked(x, channels: int | None):
 class BlockedRunner:
     """Evaluates eval-mode Sequentials of the jdfd networks on blocked maps."""
 
-    def __init__(self, kernels):
+    def __init__(self, kernels, release_weights: bool = True):
         self.kernels = kernels  # the module jdfd.kernels.load() returns
         self.ops = kernels.ops
+        # Once a layer's weights are packed in a layout that only reorders them, the layer's own copy is
+        # replaced by a lazy unpacking of the packed one (exact: a reorder), so one copy is resident, not
+        # two. Reading the weights (state_dict, the layer's own execute) computes them again.
+        self.release_weights = release_weights
         self._packed: dict[tuple, jt.Var] = {}  # (layer key, weights layout) → packed weights
         self._packed_for: dict[tuple, jt.Var] = {}  # (layer key, geometry) → the same Vars
         self._consts: dict[tuple, jt.Var] = {}
@@ -90,18 +99,21 @@ class BlockedRunner:
         plain = x.ndim == 4  # a plain N×C×H×W input (an encoder's one-channel crop)
         n, h, w = x.shape[0], x.shape[2], x.shape[3]  # H and W are dims 2 and 3 in both layouts
         oc = layer.out_channels
-        algo = 1 if (k == 3 and s == 1 and not transposed) else 0
+        algo = 0
+        if k == 3 and s == 1 and not transposed:  # Winograd; big layers without the 4x pre-transformed copy
+            algo = 1 if 4 * 4 * int(np.prod(layer.weight.shape)) <= WINOGRAD_PACK_MAX_BYTES else 2
         geom = (n, channels, h, w, oc, k, s, p, pad_r, int(transposed), algo, int(plain))
-        packed = self._pack((id(layer), "weights"), geom, layer.weight.float32)
+        packed = self._pack((id(layer), "weights"), geom, layer.weight.float32, layer)
         bias = self._const((id(layer), "bias"),
                            (lambda: layer.bias) if layer.bias is not None else (lambda: jt.zeros((oc,))))
         return self.ops.dfd_conv(x, packed, bias, *geom), oc
 
-    def _pack(self, key: tuple, geom: tuple, weight):
+    def _pack(self, key: tuple, geom: tuple, weight, layer=None):
         """The layer's weights packed for ``geom``: packed once, shared by every geometry with the same layout.
 
         Packed copies are large (Winograd's are 4× the 3×3 weights), so a layer run at batch 1
         and batch 4 keeps one copy when oneDNN wants the same layout for both, as it usually does.
+        ``layer``: the layer whose own ``weight`` the packed copy replaces (see ``release_weights``).
         """
         seen = self._packed_for.get((key, geom))
         if seen is not None:  # the common case, every call after the first: no layout query
@@ -111,6 +123,11 @@ class BlockedRunner:
             packed = self.ops.dfd_pack(weight(), *geom).stop_grad()
             packed.sync()
             self._packed[layout] = packed
+            if (layer is not None and self.release_weights and layer.weight.dtype == "float32"
+                    and self.kernels.dfd_conv_weights_reorderable(*geom)):
+                # assign() keeps the Var object (anything holding the layer's weight sees the change);
+                # the old data is freed now, and the unpacking only runs if the weights are read.
+                layer.weight.assign(self.ops.dfd_unpack(packed, *geom))
         self._packed_for[(key, geom)] = self._packed[layout]
         return self._packed[layout]
 
@@ -131,7 +148,10 @@ class BlockedRunner:
         d_lo = min(d for a in taps for d, _ in taps[a])
         d_hi = max(d for a in taps for d, _ in taps[a])
         kc = d_hi - d_lo + 1
-        geom = (n, channels, h, w, 4 * ocp, kc, 1, -d_lo, d_hi, 0, 1 if kc == 3 else 0)
+        algo = 0
+        if kc == 3:  # Winograd, as in conv(): big stacked weights are not kept pre-transformed
+            algo = 1 if 4 * 4 * 4 * ocp * channels * kc * kc <= WINOGRAD_PACK_MAX_BYTES else 2
+        geom = (n, channels, h, w, 4 * ocp, kc, 1, -d_lo, d_hi, 0, algo)
 
         def weight():
             wt = layer.weight.numpy().astype(np.float32)  # in × out × k × k

@@ -78,14 +78,17 @@ static DfdConvEntry make_entry(const DfdGeom& g) {
         e.prim = deconvolution_forward(pd);
         return e;
     }
+    // algo 2: Winograd as for training: the weights stay in a plain blocked layout (the size of the
+    // layer's own) and are transformed on every call, instead of a pre-transformed copy 4x the size
+    // whose layout also changes with the batch size.
+    auto prop = g.algo == 2 ? prop_kind::forward_training : prop_kind::forward_inference;
     auto build = [&](algorithm a) {
-        auto d = convolution_forward::desc(prop_kind::forward_inference, a, src_md, wei_md, bias_md, dst_md,
-                                           strides, pad_l, pad_r);
+        auto d = convolution_forward::desc(prop, a, src_md, wei_md, bias_md, dst_md, strides, pad_l, pad_r);
         return convolution_forward::primitive_desc(d, attr, eng);
     };
     convolution_forward::primitive_desc pd;
     bool done = false;
-    if (g.algo == 1) {
+    if (g.algo == 1 || g.algo == 2) {
         // Winograd (oneDNN picks F(4x4,3x3) or F(2x2,3x3)): about half the time of direct 3x3 on AVX-512.
         // Only some shapes have it; the others fall back to direct.
         try {
