@@ -58,25 +58,40 @@ def mpi_stage1(data_dir, tmp_path_factory) -> Path:
     return run
 
 
-def test_readme_command_finishes_and_matches_one_process(mpi_stage1, data_dir, tmp_path):
+def test_readme_command_finishes_and_exports(mpi_stage1):
     for f in ("export/config.json", "export/model.safetensors", "samples/step_000004.png", "checkpoint.safetensors"):
         assert (mpi_stage1 / f).exists(), f
     steps = [json.loads(ln)["step"] for ln in (mpi_stage1 / "log.jsonl").read_text().splitlines()]
     assert steps == [1, 2, 3, 4]
-    # One process with the global batch (2 ranks × 2) sees the same samples with the same
-    # augmentation (both are keyed by the global sample counter), and BatchNorm syncs its
-    # statistics across ranks, so the maths is the same. Only the order of float sums differs
-    # (a mean of two means), which Adam can amplify where a gradient is near zero: compare
-    # within a tolerance of a fraction of one step's largest update (lr 1e-3).
-    cfg = json.loads((CONFIGS / "tiny_stage1.json").read_text())
-    cfg["batch_size"] *= 2
-    (tmp_path / "batch4.json").write_text(json.dumps(cfg))
-    assert main(["train", "stage1", "--config", str(tmp_path / "batch4.json"), "--data", str(data_dir / "sketches"),
-                 "--out", str(tmp_path / "one"), "--steps", "4"]) == 0
-    mpi, one = exported_state(mpi_stage1 / "export"), exported_state(tmp_path / "one" / "export")
-    assert mpi.keys() == one.keys()
-    worst = max(float(np.abs(mpi[k] - one[k]).max()) for k in mpi)
-    assert worst < 2e-4, worst
+    assert exported_state(mpi_stage1 / "export")
+
+
+def test_baseline_matches_one_process_with_the_global_batch(data_dir, tmp_path):
+    """The baseline normalises per sample (InstanceNorm), so 2 ranks × 2 samples is one process
+    with 4: the same samples and augmentation (both keyed by the global sample counter) and
+    the same mean gradient. Only the order of float sums differs, and Adam turns the rounding
+    of near-zero gradients into updates of either sign, so the faces differ by a grey level
+    here and there. To show that this is rounding and not other maths, the gap must be far
+    below the gap to a run that differs only in its data (one process with half the batch).
+    (Stage I and II normalise with BatchNorm over each rank's own batch: no one-process twin.)"""
+    from PIL import Image  # noqa: PLC0415
+
+    from jdfd.baseline import SketchBaseline  # noqa: PLC0415
+
+    mpirun("baseline", data_dir, tmp_path / "mpi", "--steps", "3")
+    cfg = json.loads((CONFIGS / "tiny_baseline.json").read_text())
+    runs = {"mpi": tmp_path / "mpi"}
+    for name, batch in (("one", cfg["batch_size"] * 2), ("half", cfg["batch_size"])):
+        (tmp_path / f"{name}.json").write_text(json.dumps({**cfg, "batch_size": batch}))
+        assert main(["train", "baseline", "--config", str(tmp_path / f"{name}.json"), "--data", str(data_dir),
+                     "--out", str(tmp_path / name), "--steps", "3"]) == 0
+        runs[name] = tmp_path / name
+    models = {k: SketchBaseline.from_pretrained(v / "export") for k, v in runs.items()}
+    sketches = [np.asarray(Image.open(f).convert("L")) for f in sorted((data_dir / "sketches").iterdir())[:3]]
+    faces = {k: np.stack([m.generate(sk).image for sk in sketches]).astype(int) for k, m in models.items()}
+    rounding = np.abs(faces["mpi"] - faces["one"])
+    other_data = float(np.abs(faces["half"] - faces["one"]).mean())
+    assert rounding.max() <= 8 and rounding.mean() < 0.2 * other_data, (rounding.max(), rounding.mean(), other_data)
 
 
 def test_resume_under_mpi_is_bit_exact(mpi_stage1, data_dir, tmp_path):
@@ -94,15 +109,10 @@ def test_resume_under_mpi_is_bit_exact(mpi_stage1, data_dir, tmp_path):
         assert np.array_equal(a[k], b[k]), k
 
 
-def test_stage2_and_baseline_finish_under_mpi(mpi_stage1, data_dir, tmp_path):
-    from jdfd.baseline import SketchBaseline  # noqa: PLC0415
-
+def test_stage2_finishes_under_mpi(mpi_stage1, data_dir, tmp_path):
     mpirun("stage2", data_dir, tmp_path / "s2", "--init", str(mpi_stage1 / "export"), "--steps", "2")
     assert exported_state(tmp_path / "s2" / "export")
     assert (tmp_path / "s2" / "samples" / "step_000002.png").exists()
-    mpirun("baseline", data_dir, tmp_path / "base", "--steps", "2")
-    assert SketchBaseline.from_pretrained(tmp_path / "base" / "export").generate(
-        np.full((512, 512), 255, np.uint8)).image.shape == (512, 512, 3)
 
 
 def _rank_pid(marker: str, rank: int) -> int | None:

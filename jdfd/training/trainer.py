@@ -129,6 +129,20 @@ def _load_adam_state(opt, state: dict[str, np.ndarray], prefix: str, n_step: int
     opt.n_step = n_step
 
 
+def _local_batchnorm(module) -> None:
+    """Under MPI, BatchNorm uses each rank's own batch statistics (as PyTorch's DDP does).
+
+    Jittor's BatchNorm syncs its statistics with all-reduces that, unlike the optimiser's
+    gradient all-reduces, are not chained into one order: with several layers the ranks
+    can pair one layer's all-reduce with another's (we measured gradients 10-25 % off one
+    process with the global batch), or wait on each other forever. Only the gradient
+    all-reduces remain, and those Jittor orders.
+    """
+    for m in module.modules():
+        if isinstance(m, jt.nn.BatchNorm):
+            m.sync = False
+
+
 def _params(*modules) -> list:
     return [p for m in modules for p in m.parameters()]
 
@@ -149,6 +163,8 @@ class Trainer:
         self.default_gender = None
         jt.set_global_seed(cfg.seed)
         self.nets = BaselineNetworks(self.mcfg) if cfg.stage == "baseline" else DFDNetworks(self.mcfg)
+        if self.world > 1:
+            _local_batchnorm(self.nets)
         self._initialised = init is not None or cfg.stage == "baseline"  # only stage II needs an init model
         if init is not None:
             self._load_init(Path(init))
@@ -286,7 +302,7 @@ class Trainer:
         # Jittor's optimisers leave the parameter update, and with it the gradient all-reduce,
         # pending until the next step needs the parameters. Run it now, on every rank: otherwise
         # rank 0 alone would run the last step's all-reduce when it saves, and wait forever for
-        # ranks that have already left (BatchNorm's running statistics are pending the same way).
+        # ranks that have already left.
         jt.sync_all()
         self.step += 1
         return {k: float(v.item()) for k, v in out.items() if not k.startswith("_")}
