@@ -119,6 +119,35 @@ def test_augmentation_is_deterministic_and_keeps_most_ink():
     assert (a < 128).sum() > 0.4 * (sk < 128).sum()
 
 
+def test_pairs_flip_together_and_several_folders_read_as_one(data_dir, tmp_path):
+    from jdfd.training.cli import _data_dirs
+
+    # a second folder pair (train + extra): here a copy of three of the pairs under other names
+    extra = tmp_path / "extra"
+    for sub in ("sketches", "photos"):
+        (extra / sub).mkdir(parents=True)
+        for f in sorted((data_dir / sub).iterdir())[:3]:
+            shutil.copy(f, extra / sub / f"x{f.name}")
+    sketches, photos = _data_dirs(f"{data_dir},{extra}", None)
+    both = PairDataset(sketches, photos, 64)
+    assert len(both) == 9 and {p[0].parent for p in both.pairs} == {data_dir / "sketches", extra / "sketches"}
+    assert all(s.stem == p.stem for s, p in both.pairs)
+    with pytest.raises(ValueError, match="--photos"):
+        _data_dirs(f"{data_dir / 'sketches'},{extra / 'sketches'}", str(data_dir / "photos"))
+
+    plain = PairDataset(data_dir / "sketches", data_dir / "photos", 64)
+    always = PairDataset(data_dir / "sketches", data_dir / "photos", 64,
+                         AugmentConfig(enabled=True, jitter_px=0, shift_px=0, drop_prob=0, flip_prob=1.0))
+    half = PairDataset(data_dir / "sketches", data_dir / "photos", 64, AugmentConfig(enabled=True, flip_prob=0.5))
+    a, b = plain.batch(0, 4), always.batch(0, 4)
+    assert np.array_equal(a["rows"], b["rows"])
+    assert np.array_equal(b["sketch"], a["sketch"][:, :, ::-1])  # sketch and photo mirrored together
+    assert np.array_equal(b["photo"], a["photo"][:, :, :, ::-1])
+    flips = [half.flipped(c) for c in range(200)]
+    assert 60 < sum(flips) < 140 and flips == [half.flipped(c) for c in range(200)]  # by counter: resumable
+    assert not plain.flipped(0) and not always.flipped(None)  # sample grids are never mirrored
+
+
 def test_cli_train_build_bank_export(tmp_path, data_dir, capsys):
     run1, run2, model = tmp_path / "run1", tmp_path / "run2", tmp_path / "model"
     assert main(["train", "stage1", "--config", "tiny_stage1", "--data", str(data_dir), "--out", str(run1)]) == 0

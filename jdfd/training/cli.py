@@ -23,13 +23,24 @@ def resolve_train_config(name: str) -> Path:
     raise FileNotFoundError(f"no training config {name!r} (a JSON file, or one of: {known})")
 
 
-def _data_dirs(data: str, photos: str | None) -> tuple[Path, Path | None]:
-    d = Path(data)
-    if not d.is_dir():
-        raise FileNotFoundError(f"{d}: no such folder")
-    if photos is None and (d / "sketches").is_dir():
-        return d / "sketches", (d / "photos") if (d / "photos").is_dir() else None
-    return d, Path(photos) if photos else None
+def _data_dirs(data: str, photos: str | None) -> tuple[list[Path], list[Path] | None]:
+    """Sketch folders and their photo folders; each argument may list several, comma-separated."""
+    sketch_dirs, photo_dirs = [], []
+    for d in (Path(x) for x in data.split(",") if x):
+        if not d.is_dir():
+            raise FileNotFoundError(f"{d}: no such folder")
+        if photos is None and (d / "sketches").is_dir():
+            sketch_dirs.append(d / "sketches")
+            photo_dirs.append((d / "photos") if (d / "photos").is_dir() else None)
+        else:
+            sketch_dirs.append(d)
+    if photos is not None:
+        photo_dirs = [Path(x) for x in photos.split(",") if x]
+        if len(photo_dirs) != len(sketch_dirs):
+            raise ValueError(f"--photos names {len(photo_dirs)} folders for {len(sketch_dirs)} in --data")
+    if not photo_dirs or any(p is None for p in photo_dirs):
+        return sketch_dirs, None
+    return sketch_dirs, photo_dirs
 
 
 def add_parser(sub) -> None:
@@ -39,8 +50,10 @@ def add_parser(sub) -> None:
     t.add_argument("stage", choices=["stage1", "stage2", "baseline"],
                    help="baseline: the pix2pixHD-style sketch-to-image generator the paper compares against")
     t.add_argument("--config", required=True, help="training config JSON, or a shipped name (e.g. compact_stage1)")
-    t.add_argument("--data", required=True, help="sketch folder (or a folder with sketches/ and photos/)")
-    t.add_argument("--photos", help="photo folder, files named like the sketches (stage II)")
+    t.add_argument("--data", required=True,
+                   help="sketch folder (or a folder with sketches/ and photos/); several, comma-separated, "
+                        "are read as one set (e.g. train,extra)")
+    t.add_argument("--photos", help="photo folder, files named like the sketches (stage II); one per --data folder")
     t.add_argument("--out", required=True, help="run folder")
     t.add_argument("--init", help="stage II: the stage-I model folder (with banks) to start from")
     t.add_argument("--resume", action="store_true", help="continue from RUN/checkpoint.safetensors")

@@ -30,6 +30,11 @@ class AugmentConfig:
     shift_px: int = 8  # uniform global shift in x and y
     drop_prob: float = 0.15  # chance of erasing each connected stroke (incomplete sketches)
     min_keep: float = 0.6  # never erase more than 1 − this fraction of ink
+    # Chance of mirroring a whole (sketch, photo) pair. Safe for the fixed component boxes:
+    # aligned faces are centred at x ≈ 256 (within 2 px on the val photos), so a mirrored
+    # face lands where real ones do. Mirroring a crop inside its box is not: the boxes are
+    # off-centre (eyes by 21 px, nose 12, mouth 18).
+    flip_prob: float = 0.0
 
 
 def list_images(folder: Path) -> list[Path]:
@@ -38,6 +43,11 @@ def list_images(folder: Path) -> list[Path]:
 
 def pair_files(sketch_dir: Path, photo_dir: Path | None) -> list[tuple[Path, Path | None]]:
     """Match sketches to photos by file stem; photos are optional (stage I)."""
+    if isinstance(sketch_dir, (list, tuple)):  # several folders: train + extra
+        photo_dirs = photo_dir if isinstance(photo_dir, (list, tuple)) else [photo_dir] * len(sketch_dir)
+        if len(photo_dirs) != len(sketch_dir):
+            raise ValueError(f"{len(sketch_dir)} sketch folders but {len(photo_dirs)} photo folders")
+        return [pair for s, p in zip(sketch_dir, photo_dirs) for pair in pair_files(s, p)]
     sketches = list_images(sketch_dir)
     if not sketches:
         raise FileNotFoundError(f"no sketch images in {sketch_dir}")
@@ -81,9 +91,9 @@ def augment_sketch(sketch: np.ndarray, rng: np.random.Generator, cfg: AugmentCon
 class PairDataset:
     """Sketches (and photos) at a model's resolution, cached in memory after first use."""
 
-    def __init__(self, sketch_dir: Path, photo_dir: Path | None, image_size: int, augment: AugmentConfig | None = None,
-                 seed: int = 0, limit: int | None = None):
-        self.pairs = pair_files(Path(sketch_dir), Path(photo_dir) if photo_dir else None)[:limit]
+    def __init__(self, sketch_dir: Path | list[Path], photo_dir: Path | list[Path] | None, image_size: int,
+                 augment: AugmentConfig | None = None, seed: int = 0, limit: int | None = None):
+        self.pairs = pair_files(_paths(sketch_dir), _paths(photo_dir))[:limit]
         self.image_size = image_size
         self.augment = augment or AugmentConfig()
         self.seed = seed
@@ -113,9 +123,18 @@ class PairDataset:
             self._photo[i] = np.asarray(rgb, dtype=np.uint8)
         return self._photo[i].astype(np.float32) / 127.5 - 1.0
 
+    def flipped(self, counter: int | None) -> bool:
+        """Whether the ``counter``-th sample drawn is mirrored (sketch and photo alike)."""
+        a = self.augment
+        if not (a.enabled and a.flip_prob > 0 and counter is not None):
+            return False
+        return bool(np.random.default_rng([self.seed, 104729, counter]).random() < a.flip_prob)
+
     def sketch(self, i: int, counter: int | None = None) -> np.ndarray:
         """Model-resolution uint8 sketch; augmented (deterministically per counter) if enabled."""
         s = self.canvas_sketch(i)
+        if self.flipped(counter):
+            s = np.ascontiguousarray(s[:, ::-1])
         if self.augment.enabled and counter is not None:
             s = augment_sketch(s, np.random.default_rng([self.seed, counter]), self.augment)
         return components.to_canvas(s, self.image_size)
@@ -133,5 +152,14 @@ class PairDataset:
         rows = [self.index_for(c) for c in counters]
         out = {"sketch": np.stack([self.sketch(r, c) for r, c in zip(rows, counters)]), "rows": np.array(rows)}
         if self.has_photos:
-            out["photo"] = np.stack([self.photo(r) for r in rows]).transpose(0, 3, 1, 2).copy()
+            photos = [self.photo(r)[:, ::-1] if self.flipped(c) else self.photo(r) for r, c in zip(rows, counters)]
+            out["photo"] = np.stack(photos).transpose(0, 3, 1, 2).copy()
         return out
+
+
+def _paths(folders: str | Path | list | None) -> Path | list[Path] | None:
+    if folders is None or isinstance(folders, Path):
+        return folders
+    if isinstance(folders, (list, tuple)):
+        return [Path(f) for f in folders] if len(folders) > 1 else Path(folders[0])
+    return Path(folders)
