@@ -45,8 +45,9 @@ def plot_losses(log: Path, out: Path) -> Path | None:
         ax.grid(alpha=0.3)
     for ax in list(axes.flat)[len(keys):]:
         ax.axis("off")
-    rate = np.median([r["images_per_s"] for r in rows[1:]] or [rows[0]["images_per_s"]])
-    fig.suptitle(f"{Path(log).parent.name}: {len(rows)} log points, median {rate:.2f} images/s")
+    rates = [r["images_per_s"] for r in rows if "images_per_s" in r]
+    speed = f", median {np.median(rates[1:] or rates):.2f} images/s" if rates else ""
+    fig.suptitle(f"{Path(log).parent.name}: {len(rows)} log points{speed}")
     fig.tight_layout()
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)

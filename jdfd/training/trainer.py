@@ -7,6 +7,7 @@ Run folder::
     RUN/log.jsonl             one line per logged step: every loss, images/s
     RUN/plots/losses.png      loss curves, redrawn at every snapshot
     RUN/samples/step_NNNNNN.png  sample grids
+    RUN/val.jsonl             stage I: validation reconstruction MSE at each snapshot (plots/val.png)
     RUN/export/               the result in jdfd's pretrained format
 
 Data parallel: under ``mpirun -np N`` every rank takes its own share of each global
@@ -68,6 +69,7 @@ class TrainConfig:
     log_every: int = 10
     snapshot_every: int = 250
     num_samples: int = 4
+    val_count: int = 100  # stage I: validation sketches whose reconstruction is measured at each snapshot
     seed: int = 0
     augment: AugmentConfig = field(default_factory=AugmentConfig)
 
@@ -405,6 +407,23 @@ class Trainer:
         self._set_modes()  # back to training modes (CE stays in eval in stage II)
         return np.concatenate([np.concatenate(r, axis=1) for r in rows], axis=0)
 
+    def val_losses(self) -> dict[str, float]:
+        """Stage I: mean reconstruction MSE per part (and summed) over the first ``val_count`` validation sketches.
+
+        Run in eval mode, as the model is used: BatchNorm on its running statistics.
+        """
+        n = min(len(self.val), self.cfg.val_count)
+        sums: dict[str, float] = {}
+        self.nets.eval()
+        with jt.no_grad():
+            for i in range(0, n, self.cfg.batch_size):
+                rows = range(i, min(n, i + self.cfg.batch_size))
+                out = self.stage1_losses({"sketch": np.stack([self.val.sketch(r) for r in rows])})
+                for k, v in out.items():
+                    sums[k] = sums.get(k, 0.0) + float(v.item()) * len(rows)
+        self._set_modes()
+        return {f"val_{k}": v / n for k, v in sums.items()}
+
     def snapshot(self) -> None:
         if self.rank != 0:
             return
@@ -417,7 +436,14 @@ class Trainer:
         grid = self.run / "samples" / f"step_{self.step:06d}.png"
         Image.fromarray(self.sample_grid()).save(grid)
         plot = plot_losses(self.run / "log.jsonl", self.run / "plots" / "losses.png")
-        self.tracker.log_snapshot(self.step, checkpoint, {"samples": grid, "plots/losses": plot})
+        figures = {"samples": grid, "plots/losses": plot}
+        if self.cfg.stage == "stage1":  # is the reconstruction of unseen sketches still improving?
+            vals = self.val_losses()
+            with open(self.run / "val.jsonl", "a") as f:
+                f.write(json.dumps({"step": self.step, **vals}) + "\n")
+            figures["plots/val"] = plot_losses(self.run / "val.jsonl", self.run / "plots" / "val.png")
+            self.tracker.log(vals, self.step)
+        self.tracker.log_snapshot(self.step, checkpoint, figures)
 
     # ------------------------------------------------------------------ the loop
     def fit(self, resume: bool = False, max_steps: int | None = None) -> None:
@@ -426,10 +452,13 @@ class Trainer:
         log = self.run / "log.jsonl"
         if resume and (self.run / CHECKPOINT).exists():
             self.load_checkpoint()
-            if self.rank == 0 and log.exists():
+            if self.rank == 0:
                 # drop log lines past the checkpoint: they will be trained again
-                kept = [ln for ln in log.read_text().splitlines() if ln and json.loads(ln)["step"] <= self.step]
-                log.write_text("".join(ln + "\n" for ln in kept))
+                for path in (log, self.run / "val.jsonl"):
+                    if path.exists():
+                        kept = [ln for ln in path.read_text().splitlines()
+                                if ln and json.loads(ln)["step"] <= self.step]
+                        path.write_text("".join(ln + "\n" for ln in kept))
             self._say(f"resumed {self.run} at step {self.step}")
         elif resume:
             self._say(f"no checkpoint in {self.run}: starting from step 0")
