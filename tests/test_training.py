@@ -223,3 +223,10 @@ def test_baseline_trains_exports_and_is_evaluated(tmp_path, data_dir, tiny_model
                  "--k", "3"]) == 0
     rows = json.loads((out / "results.json").read_text())["rows"]
     assert {r["method"] for r in rows} == {"w=1", "baseline"}
+
+
+def test_every_shipped_training_config_loads():
+    for path in sorted(CONFIGS.glob("*.json")):
+        cfg = TrainConfig.load(path)
+        assert cfg.model_config().name in ("paper", "compact", "tiny"), path
+        assert path.stem.startswith(cfg.model_config().name) and cfg.stage in path.stem, path
