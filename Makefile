@@ -8,7 +8,7 @@ demo: setup
 	.venv/bin/jdfd generate examples/sketches -o outputs/demo --shadow outputs/demo/shadows
 
 test: setup
-	.venv/bin/python -m pytest -q tests
+	.venv/bin/python -m pytest -q --durations=12 tests
 
 lint: setup
 	.venv/bin/ruff check jdfd tests examples scripts

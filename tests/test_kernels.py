@@ -189,7 +189,7 @@ def test_fast_stages_match_the_networks(kernel_set, tiny_model):
 def test_big_batches_run_in_chunks_with_the_same_results(tiny_model, monkeypatch):
     import jdfd.fast as fast_mod  # noqa: PLC0415
 
-    fast = fast_mod.FastDFD(tiny_model)
+    fast = fast_mod.FastDFD(tiny_model.nets)
     rng = np.random.default_rng(0)
     codes = {p: rng.standard_normal((3, tiny_model.cfg.latent_dim)).astype(np.float32) for p in PARTS}
     whole = fast.feature_map(codes), fast.synthesize(codes)
