@@ -49,6 +49,9 @@ class ModelConfig:
     name: str = "paper"
     image_size: int = 512  # the model's working resolution; output is always upsampled to CANVAS
     latent_dim: int = 512
+    # Per-part overrides of latent_dim, e.g. {"remainder": 256}: the remainder holds hair,
+    # outline and ears, far more than an eye box, so a compact model may give it more room.
+    latent_dims: dict[str, int] = field(default_factory=dict)
     # CE encoder widths: a stride-2 conv to [0], then (res block, stride-2 conv to [i+1]) ..., res block.
     encoder_channels: list[int] = field(default_factory=lambda: [32, 64, 128, 256, 512])
     # Stage-I image decoder widths: fc to [0]·s², res, then (transposed conv to [i+1], res) ...
@@ -90,11 +93,18 @@ class ModelConfig:
     def nose_crop(self) -> int:
         return round(PAPER_NOSE_CROP * self.scale)
 
+    def latent(self, part: str) -> int:
+        """Length of a part's component vector."""
+        return self.latent_dims.get(part, self.latent_dim)
+
     def latent_hw(self, part: str) -> int:
         """Side of the spatial grid at the encoder bottleneck for a part."""
         return self.boxes()[part][2] // (2**self.n_encoder_down)
 
     def validate(self) -> None:
+        unknown = set(self.latent_dims) - set(PARTS)
+        if unknown:
+            raise ValueError(f"latent_dims names unknown parts {sorted(unknown)} (parts: {', '.join(PARTS)})")
         if self.fm_norm_stats not in ("sample", "running"):
             raise ValueError(f"fm_norm_stats must be 'sample' or 'running', not {self.fm_norm_stats!r}")
         n_up = len(self.image_decoder_channels) - 1
@@ -142,6 +152,7 @@ def compact() -> ModelConfig:
         name="compact",
         image_size=256,
         latent_dim=128,  # keeps the fully connected layers, and so the shipped files, small
+        latent_dims={"remainder": 256},  # hair and outline need more than 128 numbers (model v2)
         encoder_channels=[16, 32, 64, 64],
         image_decoder_channels=[64, 64, 32, 16, 16],
         feature_decoder_channels=[64, 64, 64, 32, 32],

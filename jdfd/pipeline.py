@@ -208,9 +208,9 @@ class DeepFaceDrawing:
                     key = f"{g}.{p}"
                     if key not in raw:
                         raise WeightsError(f"{root / BANKS_FILE}: missing bank {key}")
-                    if raw[key].ndim != 2 or raw[key].shape[1] != cfg.latent_dim:
+                    if raw[key].ndim != 2 or raw[key].shape[1] != cfg.latent(p):
                         raise WeightsError(f"{root / BANKS_FILE}: bank {key} has shape {list(raw[key].shape)}, "
-                                           f"needs N×{cfg.latent_dim}")
+                                           f"needs N×{cfg.latent(p)}")
                     banks[g][p] = ComponentBank(raw[key])
         return cls(cfg, nets, banks, meta.get("default_gender"))
 
@@ -234,7 +234,7 @@ class DeepFaceDrawing:
                 missing = [str(f) for p, f in paths.items() if p not in present]
                 raise WeightsError(f"incomplete {gender} banks: missing {', '.join(missing)}")
             try:
-                banks[gender] = {p: ComponentBank.from_bin(f, cfg.latent_dim) for p, f in paths.items()}
+                banks[gender] = {p: ComponentBank.from_bin(f, cfg.latent(p)) for p, f in paths.items()}
             except ValueError as e:
                 raise WeightsError(str(e)) from None
         # the authors' GUI starts with sex = 0, the male banks

@@ -34,3 +34,12 @@ def test_config_json_round_trip(tmp_path):
     assert config.get_config("paper") == config.paper()
     with pytest.raises(FileNotFoundError):
         config.get_config("nope")
+
+
+def test_per_part_latent_sizes():
+    cfg = config.compact()
+    assert cfg.latent("remainder") == 256 and cfg.latent("eye1") == cfg.latent_dim == 128
+    assert config.paper().latent("remainder") == 512  # the authors' shapes stay as they are
+    assert config.get_config("compact") == config.ModelConfig.from_dict(cfg.to_dict())
+    with pytest.raises(ValueError, match="unknown parts"):
+        config.ModelConfig(latent_dims={"hair": 64})

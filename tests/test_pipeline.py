@@ -59,3 +59,35 @@ def test_batch_of_components_is_independent(tiny_model):
     both = tiny_model.synthesize(tiny_model.encode(xs))
     one = tiny_model.synthesize(tiny_model.encode(xs[1:2]))
     assert np.abs(both[1].astype(int) - one[0]).max() <= 1
+
+
+def test_part_with_its_own_latent_size(tiny_cfg, tmp_path):
+    """A model whose remainder vector is longer than the others: encode, project, generate,
+    save and load; a bank of the wrong length is refused."""
+    import dataclasses  # noqa: PLC0415
+
+    from jdfd.config import PARTS  # noqa: PLC0415
+    from jdfd.pipeline import DeepFaceDrawing  # noqa: PLC0415
+    from jdfd.projection import ComponentBank  # noqa: PLC0415
+    from jdfd.weights import tensorfile  # noqa: PLC0415
+    from jdfd.weights.strict import WeightsError  # noqa: PLC0415
+
+    cfg = dataclasses.replace(tiny_cfg, latent_dims={"remainder": 24})
+    rng = np.random.default_rng(1)
+    banks = {"all": {p: ComponentBank(rng.normal(size=(20, cfg.latent(p))).astype(np.float32)) for p in PARTS}}
+    model = DeepFaceDrawing(cfg, banks=banks, default_gender="all")
+    codes = model.encode(model.prepare(draw_sketch(3))[None])
+    assert codes["remainder"].shape == (1, 24) and codes["eye1"].shape == (1, cfg.latent_dim)
+    res = model.generate(draw_sketch(3), shadow=True)
+    face = res.image
+    assert face.shape == (512, 512, 3) and res.shadow.shape == (512, 512)
+    assert len(res.projections["remainder"].indices) == 15
+    model.save_pretrained(tmp_path / "m", dtype="float32")
+    again = DeepFaceDrawing.from_pretrained(tmp_path / "m")
+    assert again.cfg.latent_dims == {"remainder": 24}
+    assert np.array_equal(again.generate(draw_sketch(3)).image, face)
+    raw, meta = tensorfile.load(tmp_path / "m" / "banks.safetensors")
+    raw["all.remainder"] = raw["all.remainder"][:, :16]
+    tensorfile.save(tmp_path / "m" / "banks.safetensors", raw, meta)
+    with pytest.raises(WeightsError, match="needs N×24"):
+        DeepFaceDrawing.from_pretrained(tmp_path / "m")

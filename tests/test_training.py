@@ -158,6 +158,11 @@ def test_cli_train_build_bank_export(tmp_path, data_dir, capsys):
     for f in ("checkpoint.safetensors", "log.jsonl", "plots/losses.png", "samples/step_000006.png",
               "export/config.json", "train_config.json"):
         assert (run1 / f).exists(), f
+    # several sketch folders, comma-separated, go into one bank (here the same folder twice)
+    capsys.readouterr()
+    assert main(["build-bank", "--model", str(run1 / "export"), "--data",
+                 f"{data_dir / 'sketches'},{data_dir / 'sketches'}"]) == 0
+    assert "(all: 12 sketches)" in capsys.readouterr().out
     labels = tmp_path / "labels.csv"
     labels.write_text("file,label\n" + "".join(f"f{i}.png,{'male' if i % 2 else 'female'}\n" for i in range(6)))
     assert main(["build-bank", "--model", str(run1 / "export"), "--data", str(data_dir / "sketches"),

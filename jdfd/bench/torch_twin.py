@@ -153,7 +153,7 @@ class FeatureMapping(nn.Module):
         self.nose_crop = cfg.nose_crop()
         norm = JtSampleStatNorm if cfg.fm_norm_stats == "sample" else JtBatchNorm
         for part in PARTS:
-            setattr(self, part, LatentDecoder(self.boxes[part][2], cfg.feature_decoder_channels, cfg.latent_dim,
+            setattr(self, part, LatentDecoder(self.boxes[part][2], cfg.feature_decoder_channels, cfg.latent(part),
                                               cfg.feature_channels, norm))
 
     def decoder(self, part: str) -> LatentDecoder:
@@ -250,9 +250,9 @@ class TwinNetworks(nn.Module):
         super().__init__()
         self.cfg = cfg
         boxes = cfg.boxes()
-        self.encoders = PartModules(lambda p: ComponentEncoder(boxes[p][2], cfg.encoder_channels, cfg.latent_dim))
+        self.encoders = PartModules(lambda p: ComponentEncoder(boxes[p][2], cfg.encoder_channels, cfg.latent(p)))
         self.image_decoders = PartModules(
-            lambda p: LatentDecoder(boxes[p][2], cfg.image_decoder_channels, cfg.latent_dim, 1))
+            lambda p: LatentDecoder(boxes[p][2], cfg.image_decoder_channels, cfg.latent(p), 1))
         self.fm = FeatureMapping(cfg)
         self.G = GlobalGenerator(cfg.feature_channels, cfg.output_channels, cfg.ngf, cfg.n_downsample, cfg.n_blocks)
 

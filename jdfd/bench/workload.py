@@ -88,7 +88,7 @@ def synthetic_state(shapes: dict[str, tuple[int, ...]], seed: int = 0, prefix: s
 
 def synthetic_banks(cfg: ModelConfig, size: int, seed: int = 0) -> dict[str, ComponentBank]:
     """One bank of ``size`` random vectors per part (the authors' banks hold thousands)."""
-    return {p: ComponentBank(np.random.default_rng([seed, 7, i]).standard_normal((size, cfg.latent_dim),
+    return {p: ComponentBank(np.random.default_rng([seed, 7, i]).standard_normal((size, cfg.latent(p)),
                                                                                  dtype=np.float32))
             for i, p in enumerate(PARTS)}
 

@@ -11,15 +11,15 @@ from jdfd.networks.generator import GlobalGenerator
 
 
 def define_encoder(cfg: ModelConfig, part: str) -> ComponentEncoder:
-    return ComponentEncoder(cfg.boxes()[part][2], cfg.encoder_channels, cfg.latent_dim)
+    return ComponentEncoder(cfg.boxes()[part][2], cfg.encoder_channels, cfg.latent(part))
 
 
 def define_image_decoder(cfg: ModelConfig, part: str) -> ImageDecoder:
-    return ImageDecoder(cfg.boxes()[part][2], cfg.image_decoder_channels, cfg.latent_dim)
+    return ImageDecoder(cfg.boxes()[part][2], cfg.image_decoder_channels, cfg.latent(part))
 
 
 def define_feature_decoder(cfg: ModelConfig, part: str) -> FeatureDecoder:
-    return FeatureDecoder(cfg.boxes()[part][2], cfg.feature_decoder_channels, cfg.latent_dim,
+    return FeatureDecoder(cfg.boxes()[part][2], cfg.feature_decoder_channels, cfg.latent(part),
                           cfg.feature_channels, cfg.fm_norm_stats)
 
 

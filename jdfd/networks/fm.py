@@ -28,7 +28,7 @@ class FeatureMapping(nn.Module):
         self.boxes = cfg.boxes()
         self.nose_crop = cfg.nose_crop()
         for part in PARTS:
-            setattr(self, part, FeatureDecoder(self.boxes[part][2], cfg.feature_decoder_channels, cfg.latent_dim,
+            setattr(self, part, FeatureDecoder(self.boxes[part][2], cfg.feature_decoder_channels, cfg.latent(part),
                                                cfg.feature_channels, cfg.fm_norm_stats))
 
     def decoder(self, part: str) -> FeatureDecoder:

@@ -25,14 +25,16 @@ def read_labels(path: Path) -> dict[str, str]:
     return out
 
 
-def build_banks(model, sketch_dir: Path, labels: dict[str, str] | None = None, batch: int = 16,
+def build_banks(model, sketch_dir: Path | list[Path], labels: dict[str, str] | None = None, batch: int = 16,
                 default_name: str = "all") -> dict[str, dict[str, ComponentBank]]:
-    """Encode every sketch in ``sketch_dir``; one bank set per label (or one named ``default_name``)."""
-    files = list_images(Path(sketch_dir))
+    """Encode every sketch in ``sketch_dir`` (one folder or several, in order); one bank set per
+    label (or one named ``default_name``)."""
+    dirs = [Path(d) for d in sketch_dir] if isinstance(sketch_dir, (list, tuple)) else [Path(sketch_dir)]
+    files = [f for d in dirs for f in list_images(d)]
     if labels is not None:
         files = [f for f in files if f.stem in labels]
     if not files:
-        raise FileNotFoundError(f"no (labelled) sketches in {sketch_dir}")
+        raise FileNotFoundError(f"no (labelled) sketches in {', '.join(map(str, dirs))}")
     vecs: dict[str, list[np.ndarray]] = {p: [] for p in PARTS}
     bar = Progress(len(files), "encoding", unit="sketch")
     for i in range(0, len(files), batch):

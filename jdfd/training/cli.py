@@ -71,7 +71,7 @@ def add_parser(sub) -> None:
 
     b = sub.add_parser("build-bank", help="encode training sketches into the projection's component banks")
     b.add_argument("--model", required=True, help="jdfd model folder whose encoders to use (updated in place)")
-    b.add_argument("--data", required=True, help="training sketch folder")
+    b.add_argument("--data", required=True, help="training sketch folder (several: comma-separated)")
     b.add_argument("--labels", help="CSV/TSV of 'file,label' (e.g. male/female): one bank set per label")
     b.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     b.set_defaults(func=run_build_bank)
@@ -148,7 +148,7 @@ def run_build_bank(args) -> int:
 
         model = DeepFaceDrawing.from_pretrained(args.model)
         labels = read_labels(Path(args.labels)) if args.labels else None
-        model.banks = build_banks(model, Path(args.data), labels)
+        model.banks = build_banks(model, _data_dirs(args.data, None)[0], labels)
     except (FileNotFoundError, ValueError, OSError) as e:
         return _fail(str(e))
     model.default_gender = next(iter(model.banks))

@@ -199,7 +199,7 @@ class Trainer:
         stage II may use a different generator or discriminator width.
         """
         src = DeepFaceDrawing.from_pretrained(init)
-        ce_fields = ("image_size", "latent_dim", "encoder_channels", "image_decoder_channels")
+        ce_fields = ("image_size", "latent_dim", "latent_dims", "encoder_channels", "image_decoder_channels")
         diff = [f for f in ce_fields if getattr(src.cfg, f) != getattr(self.mcfg, f)]
         if diff:
             raise ValueError(f"{init}: its component embedding differs from this run's model in {', '.join(diff)}")
