@@ -54,11 +54,14 @@ def exported_state(model_dir: Path) -> dict[str, np.ndarray]:
 def mpi_stage1(data_dir, tmp_path_factory) -> Path:
     """Stage I, 4 steps of 2 × 2 sketches, uninterrupted."""
     run = tmp_path_factory.mktemp("mpi") / "s1"
-    mpirun("stage1", data_dir / "sketches", run, "--steps", "4")
+    proc = mpirun("stage1", data_dir / "sketches", run, "--steps", "4")
+    (run.parent / "stdout.txt").write_text(proc.stdout)
     return run
 
 
 def test_readme_command_finishes_and_exports(mpi_stage1):
+    # every rank fingerprinted its weights and Adam state at the end, and they matched rank 0's
+    assert "all 2 ranks hold the same weights and optimiser state" in (mpi_stage1.parent / "stdout.txt").read_text()
     for f in ("export/config.json", "export/model.safetensors", "samples/step_000004.png", "checkpoint.safetensors"):
         assert (mpi_stage1 / f).exists(), f
     steps = [json.loads(ln)["step"] for ln in (mpi_stage1 / "log.jsonl").read_text().splitlines()]

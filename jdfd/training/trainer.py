@@ -22,6 +22,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -129,6 +130,12 @@ def _load_adam_state(opt, state: dict[str, np.ndarray], prefix: str, n_step: int
             v.update(state[f"{prefix}.{gi}.{i}.v"])
         jt.sync(list(pg["m"]) + list(pg["values"]))  # materialise (see weights.strict.load_strict)
     opt.n_step = n_step
+
+
+def fingerprints(state: dict[str, np.ndarray], keys: list[str]) -> np.ndarray:
+    """len(keys)×2 float64: each tensor's sum and sum of squares (equal states give equal bits)."""
+    return np.array([[np.sum(state[k], dtype=np.float64), np.sum(np.square(state[k], dtype=np.float64))]
+                     for k in keys], np.float64).reshape(len(keys), 2)
 
 
 def _local_batchnorm(module) -> None:
@@ -509,6 +516,8 @@ class Trainer:
             # when the others exit; after this, rank 0 writes alone and runs no collective.
             dog.phase(f"end of run at step {self.step}: waiting for every rank to finish its last step")
             mpi_barrier()
+            dog.phase(f"end of run at step {self.step}: checking that every rank holds the same weights")
+            self.check_ranks_agree()
             if self.step > done0:
                 dog.phase(f"final snapshot at step {self.step}")
                 self.snapshot()
@@ -519,6 +528,30 @@ class Trainer:
         if self.rank == 0 and self.step >= self.cfg.steps:
             path = self.export()
             self._say(f"finished {self.cfg.steps} steps; model exported to {path}")
+
+    def check_ranks_agree(self) -> None:
+        """Under MPI, stop with the tensors' names if any rank's weights or Adam state differ from rank 0's.
+
+        Rank 0 alone writes the checkpoint and the export, so a rank that silently drifted (as
+        Jittor's synced BatchNorm made them) would go unnoticed. Each rank fingerprints every
+        tensor (float64 sum and sum of squares, sent bit for bit); BatchNorm's running statistics
+        are each rank's own (see ``_local_batchnorm``) and left out. Two collectives, every rank.
+        """
+        if self.world == 1:
+            return
+        state = self.state()
+        keys = sorted(k for k in state if not k.endswith(("running_mean", "running_var")))
+        mine = fingerprints(state, keys)
+        ref = jt.array(mine.view(np.int32)).mpi_broadcast(root=0).numpy().view(np.float64).reshape(mine.shape)
+        bad = [k for k, a, b in zip(keys, mine, ref) if not np.array_equal(a, b)]
+        n_bad = int(jt.array(np.array([len(bad)], np.int32)).mpi_all_reduce("add").item())
+        if n_bad:
+            if bad:
+                print(f"rank {self.rank} of {self.world}: {len(bad)} of {len(keys)} tensors differ from rank 0's, "
+                      f"e.g. {', '.join(bad[:5])}", file=sys.stderr, flush=True)
+            raise RuntimeError(f"the {self.world} ranks ended with different weights ({n_bad} tensor(s) in all): "
+                               "the data-parallel run is not one model; not exporting it")
+        self._say(f"all {self.world} ranks hold the same weights and optimiser state ({len(keys)} tensors)")
 
     def _say(self, msg: str) -> None:
         if self.rank == 0:
