@@ -6,6 +6,9 @@
 #   MAX_STEPS=1500 scripts/model_v2.sh    # at most 1,500 more steps of the current stage, then stop
 #   NP=1 scripts/model_v2.sh              # one process (default: mpirun -np 2, one thread each)
 #
+# batch_size in the configs is per process: they are sized for NP=2 (stage I: 2 × 8 sketches a
+# step, stage II and baseline: 2 × 2 pairs). With NP=1 each step sees half as many samples.
+#
 # Stages: v2 sketches → stage I (compact_v2_stage1) → banks of all 1,959 training sketches →
 # stage II (compact_v2_stage2, from stage I) → the baseline (compact_v2_baseline, same data and
 # budget) → jdfd eval of both on the 100 val photos. Shipping (jdfd export … -o pretrained) is
@@ -17,6 +20,10 @@ PHOTOS=${PHOTOS:-../shared/data/celebahq}
 S=${SKETCHES:-$HOME/.cache/jdfd/data/sketches_v2}
 RUNS=${RUNS:-$HOME/.cache/jdfd/runs}
 NP=${NP:-2}
+if [ "$NP" -gt 1 ] && ! command -v mpirun > /dev/null; then
+    echo "mpirun not found (scripts/setup.sh installs OpenMPI): training in one process"
+    NP=1
+fi
 JDFD=.venv/bin/jdfd
 PY=.venv/bin/python
 
