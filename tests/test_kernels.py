@@ -309,3 +309,27 @@ def test_fast_depends_on_the_networks_not_on_the_pipeline():
     imported = {n.module for n in ast.walk(ast.parse(src)) if isinstance(n, ast.ImportFrom)}
     imported |= {a.name for n in ast.walk(ast.parse(src)) if isinstance(n, ast.Import) for a in n.names}
     assert "jdfd.pipeline" not in imported and not any(m and m.startswith("jdfd.pipeline") for m in imported)
+
+
+@pytest.mark.parametrize("cin,cout,k,stride,pad,size,winograd,plain", [
+    (16, 32, 3, 1, 0, 12, False, False),   # a res-block conv after reflection padding
+    (20, 24, 3, 1, 1, 9, False, False),    # channels that do not fill a block, zero padding
+    (16, 32, 4, 2, 1, 12, False, False),   # an encoder's stride-2 conv
+    (32, 32, 3, 1, 0, 14, True, False),    # Winograd
+    (1, 16, 4, 2, 1, 16, False, True),     # the first layer, on the plain sketch
+])
+def test_blocked_conv_gradients_match_jittors(kernel_lib, cin, cout, k, stride, pad, size, winograd, plain):
+    from jdfd.kernels.training import blocked_conv  # noqa: PLC0415
+
+    layer = nn.Conv(cin, cout, k, stride=stride, padding=pad)
+    x = _rand(2, cin, size, size, seed=1)
+    y = layer(x)
+    gy = _rand(*y.shape, seed=2)
+    targets = [layer.weight, layer.bias] + ([] if plain else [x])
+    want = jt.grad((y * gy).sum(), targets)
+    y2 = from_blocked(blocked_conv(kernel_lib, layer, x if plain else to_blocked(x), winograd), cout)
+    got = jt.grad((y2 * gy).sum(), targets)
+    tol = 1e-4 if winograd else 1e-6  # direct: oneDNN's same kernels as Jittor's mkl_conv*, to rounding
+    for a, b in zip([y, *want], [y2, *got]):
+        a, b = a.numpy(), b.numpy()
+        assert np.abs(a - b).max() <= tol * np.abs(a).max(), (np.abs(a - b).max(), np.abs(a).max())

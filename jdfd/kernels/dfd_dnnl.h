@@ -5,6 +5,7 @@
 // Primitives are created once per geometry and cached for the life of the process.
 #pragma once
 #include <dnnl.hpp>
+#include <mutex>
 #include <string>
 
 namespace jittor {
@@ -24,6 +25,19 @@ struct DfdConvEntry {
 };
 
 DfdConvEntry& dfd_conv_entry(const DfdGeom& g);
+
+// Backward primitives of an ordinary convolution (training), cached per geometry like the forward ones.
+struct DfdGradEntry {
+    dnnl::convolution_backward_data bwd_data;
+    dnnl::convolution_backward_weights bwd_weights;
+    dnnl::memory::desc src, dst, bias, user_weights, data_weights, diff_weights, data_scratch, weights_scratch;
+    std::string impl;
+};
+
+DfdGradEntry& dfd_grad_entry(const DfdGeom& g);
+// One backward primitive at a time (they share one scratchpad); returns the scratchpad, grown to bytes.
+char* dfd_grad_scratch(size_t bytes);
+std::mutex& dfd_grad_running();
 
 // Per-kernel wall time, recorded only while dfd_kernel_profile(1) is on (for benchmarks).
 bool dfd_profiling();
