@@ -117,11 +117,12 @@ class JittorBackend:
         return self.model.synthesize(codes)
 
     # training: jdfd's own Trainer, perceptual loss off (the twin has no VGG)
-    def trainer(self, stage: str, batch_size: int) -> Callable[[dict], dict]:
+    def trainer(self, stage: str, batch_size: int, kernels: bool = True) -> Callable[[dict], dict]:
         from jdfd.training.trainer import TrainConfig, Trainer  # noqa: PLC0415
         from jdfd.weights.strict import load_strict  # noqa: PLC0415
 
-        tc = TrainConfig(stage=stage, model=self.cfg.to_dict(), batch_size=batch_size, perceptual=False, steps=10**6)
+        tc = TrainConfig(stage=stage, model=self.cfg.to_dict(), batch_size=batch_size, perceptual=False, steps=10**6,
+                         kernels=kernels)
         # the run folder is only written by fit(), which is never called here
         tr = Trainer(tc, Path(tempfile.gettempdir()) / "jdfd-bench-run", None, perceptual=None)
         load_strict(tr.nets, workload.synthetic_state(_shapes(tr.nets)), "synthetic weights")
