@@ -19,15 +19,14 @@ DfdGradEntry make_grad_entry(const DfdGeom& g) {
     auto& eng = dfd_engine();
     primitive_attr attr;
     attr.set_scratchpad_mode(scratchpad_mode::user);  // ours, shared: see dfd_conv_op.cc
-    memory::dims src{g.n, g.ic, g.ih, g.iw}, dst{g.n, g.oc, g.oh(), g.ow()}, wei{g.oc, g.ic, g.k, g.k}, bias{g.oc};
-    memory::dims strides{g.stride, g.stride}, pad_l{g.pad_l, g.pad_l}, pad_r{g.pad_r, g.pad_r};
-    memory::desc src_md(src, dt::f32, g.plain_src ? tag::nchw : tag::nChw16c), dst_md(dst, dt::f32, tag::nChw16c);
-    memory::desc wei_any(wei, dt::f32, tag::any), bias_md(bias, dt::f32, tag::x);
+    auto md = dfd_descs(g);
+    const auto &src_md = md.src, &dst_md = md.dst, &wei_any = md.weights_any, &bias_md = md.bias;
+    const auto &strides = md.strides, &pad_l = md.pad_l, &pad_r = md.pad_r;
     DfdGradEntry e;
     e.src = src_md;
     e.dst = dst_md;
     e.bias = bias_md;
-    e.user_weights = memory::desc(wei, dt::f32, tag::oihw);
+    e.user_weights = memory::desc(md.weights_dims, dt::f32, tag::oihw);
     auto build = [&](algorithm a) {
         // the backward primitives take the forward one as a hint (layouts, blocking)
         auto fd = convolution_forward::desc(prop_kind::forward_training, a, src_md, wei_any, bias_md, dst_md,

@@ -51,6 +51,20 @@ std::string DfdGeom::key() const {
     return ss.str();
 }
 
+DfdDescs dfd_descs(const DfdGeom& g) {
+    DfdDescs d;
+    memory::dims src{g.n, g.ic, g.ih, g.iw}, dst{g.n, g.oc, g.oh(), g.ow()}, bias{g.oc};
+    d.weights_dims = {g.oc, g.ic, g.k, g.k};
+    d.strides = {g.stride, g.stride};
+    d.pad_l = {g.pad_l, g.pad_l};
+    d.pad_r = {g.pad_r, g.pad_r};
+    d.src = memory::desc(src, dt::f32, g.plain_src ? tag::nchw : tag::nChw16c);
+    d.dst = memory::desc(dst, dt::f32, tag::nChw16c);
+    d.weights_any = memory::desc(d.weights_dims, dt::f32, tag::any);
+    d.bias = memory::desc(bias, dt::f32, tag::x);
+    return d;
+}
+
 static DfdConvEntry make_entry(const DfdGeom& g) {
     auto& eng = dfd_engine();
     // The scratchpad is ours: oneDNN's default one is per thread, and cached primitives are run
@@ -58,16 +72,15 @@ static DfdConvEntry make_entry(const DfdGeom& g) {
     // created in a thread that has since exited uses freed memory.
     primitive_attr attr;
     attr.set_scratchpad_mode(scratchpad_mode::user);
-    memory::dims src{g.n, g.ic, g.ih, g.iw}, dst{g.n, g.oc, g.oh(), g.ow()}, wei{g.oc, g.ic, g.k, g.k}, bias{g.oc};
-    memory::dims strides{g.stride, g.stride}, pad_l{g.pad_l, g.pad_l}, pad_r{g.pad_r, g.pad_r};
-    memory::desc src_md(src, dt::f32, g.plain_src ? tag::nchw : tag::nChw16c), dst_md(dst, dt::f32, tag::nChw16c);
-    memory::desc wei_md(wei, dt::f32, tag::any), bias_md(bias, dt::f32, tag::x);
+    auto md = dfd_descs(g);
+    const auto &src_md = md.src, &dst_md = md.dst, &wei_md = md.weights_any, &bias_md = md.bias;
+    const auto &strides = md.strides, &pad_l = md.pad_l, &pad_r = md.pad_r;
     DfdConvEntry e;
     e.src = src_md;
     e.dst = dst_md;
     e.bias = bias_md;
     // Jittor keeps conv weights as oihw and transposed-conv weights as iohw.
-    e.user_weights = memory::desc(wei, dt::f32, g.transposed ? tag::iohw : tag::oihw);
+    e.user_weights = memory::desc(md.weights_dims, dt::f32, g.transposed ? tag::iohw : tag::oihw);
     if (g.transposed) {
         auto d = deconvolution_forward::desc(prop_kind::forward_inference, algorithm::deconvolution_direct,
                                              src_md, wei_md, bias_md, dst_md, strides, pad_l, pad_r);

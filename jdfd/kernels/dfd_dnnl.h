@@ -18,6 +18,14 @@ struct DfdGeom {
     std::string key() const;
 };
 
+// A geometry's memory descriptors: src plain (plain_src) or nChw16c, dst nChw16c, weights "any"
+// (oneDNN picks), bias; and its strides and paddings.
+struct DfdDescs {
+    dnnl::memory::desc src, dst, weights_any, bias;
+    dnnl::memory::dims weights_dims, strides, pad_l, pad_r;
+};
+DfdDescs dfd_descs(const DfdGeom& g);
+
 struct DfdConvEntry {
     dnnl::primitive prim;
     dnnl::memory::desc src, weights, dst, bias, user_weights, scratchpad;
