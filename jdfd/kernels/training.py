@@ -8,9 +8,10 @@ backward. The weights are the layer's own (oihw): they change at every optimiser
 each call packs them for the forward and the backward-data pass reorders them itself.
 
 :class:`TrainingRunner` runs the CE and FM networks' layer lists on it (norms, padding and
-residual adds as Jittor operators on the blocked map). Not yet used by the Trainer (issue #12):
-``scripts/conv_grad_bench.py`` times both against Jittor's own layers, and
-``tests/test_kernels.py`` checks their gradients against Jittor's.
+residual adds as Jittor operators on the blocked map); the Trainer uses it when
+``TrainConfig.kernels`` is on. The generator and discriminator still run on Jittor's own
+layers. ``scripts/conv_grad_bench.py`` and ``scripts/profile_training.py`` time it against
+Jittor's own layers; ``tests/test_kernels.py`` and ``tests/test_training.py`` check its gradients.
 """
 
 from __future__ import annotations
@@ -109,8 +110,8 @@ class TrainingRunner:
 
     Convolutions are :func:`blocked_conv` (Winograd for 3×3 stride-1 layers of ≥ 16 channels);
     BatchNorm, padding, ReLU and the residual adds are Jittor's own operators on the blocked
-    map; transposed convolutions still run on NCHW (converted in and out). Layers it does not
-    know raise ``NotImplementedError``, so callers can fall back to the layers' own ``execute``.
+    map; transposed convolutions still run on NCHW (converted in and out). A layer it does not
+    know raises ``NotImplementedError`` (CE and FM use none).
     """
 
     def __init__(self, kernels, winograd: bool = True):
