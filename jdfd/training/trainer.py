@@ -73,7 +73,7 @@ class TrainConfig:
     num_samples: int = 4
     val_count: int = 100  # stage I: validation sketches whose reconstruction is measured at each snapshot
     seed: int = 0
-    # CE and FM layers on jdfd's oneDNN kernels (jdfd.kernels.training), about 1.5x faster on a CPU;
+    # CE and FM layers on jdfd's oneDNN kernels (jdfd.kernels.training): stage I steps 0.74x, stage II 0.92x;
     # where the kernels do not load (CUDA, no oneDNN) Jittor's own layers run, with one warning
     kernels: bool = True
     augment: AugmentConfig = field(default_factory=AugmentConfig)
