@@ -44,10 +44,17 @@ class DFDNetworks(nn.Module):
         g = getattr(self, name)
         return g if not part else g.decoder(part) if name == "fm" else g[part]
 
-    def encode(self, crops: dict):
-        """CE: ``crops[part]`` B×1×n×n in [-1, 1] → ``{part: B×latent}``."""
-        return {p: self.encoders[p](crops[p]) for p in PARTS}
+    def encode(self, crops: dict, runner=None):
+        """CE: ``crops[part]`` B×1×n×n in [-1, 1] → ``{part: B×latent}``.
 
-    def synthesize(self, codes: dict):
-        """FM then IS: component vectors → RGB in [-1, 1], B×3×S×S."""
-        return self.G(self.fm(codes))
+        ``runner``: a :class:`jdfd.kernels.training.TrainingRunner` that runs the networks on jdfd's
+        kernels, differentiably (training); ``None``: the layers' own ``execute``."""
+        if runner is None:
+            return {p: self.encoders[p](crops[p]) for p in PARTS}
+        return {p: runner.encoder(self.encoders[p], crops[p]) for p in PARTS}
+
+    def synthesize(self, codes: dict, runner=None):
+        """FM then IS: component vectors → RGB in [-1, 1], B×3×S×S (``runner`` as in :meth:`encode`)."""
+        if runner is None:
+            return self.G(self.fm(codes))
+        return runner.generator(self.G, self.fm(codes, decode=runner.decoder))

@@ -379,3 +379,67 @@ def test_training_runner_gives_the_networks_own_gradients(kernel_lib, name):
         named = [(k, p) for k, p in m.named_parameters() if not p.is_stop_grad()]
         stats = [v for k, v in m.state_dict().items() if "running" in k]
         _runner_check(named, stats, runs, seed=2)
+
+
+@pytest.mark.parametrize("cin,cout,k,pad,out_pad,size", [
+    (24, 8, 4, 1, 0, 6),   # an FM decoder's 4x4 stride-2 upsampling
+    (40, 20, 3, 1, 1, 5),  # the generator's 3x3 with output padding; channels that do not fill a block
+])
+def test_blocked_conv_transpose_gradients_match_jittors(kernel_lib, cin, cout, k, pad, out_pad, size):
+    from jdfd.kernels.training import blocked_conv_transpose  # noqa: PLC0415
+
+    layer = nn.ConvTranspose(cin, cout, k, stride=2, padding=pad, output_padding=out_pad)
+    x = _rand(2, cin, size, size, seed=1)
+    y = layer(x)
+    gy = _rand(*y.shape, seed=2)
+    want = jt.grad((y * gy).sum(), [x, layer.weight, layer.bias])
+    y2 = from_blocked(blocked_conv_transpose(kernel_lib, layer, to_blocked(x)), cout)
+    got = jt.grad((y2 * gy).sum(), [x, layer.weight, layer.bias])
+    for a, b in zip([y, *want], [y2, *got]):
+        a, b = a.numpy(), b.numpy()
+        assert a.shape == b.shape and np.abs(a - b).max() <= 1e-5 * np.abs(a).max(), np.abs(a - b).max()
+
+
+def _plain(maps: list) -> list:
+    """Maps left blocked (whole blocks of channels) as N×C×H×W."""
+    return [from_blocked(m, m.shape[1] * 16) if m.ndim == 5 else m for m in maps]
+
+
+@pytest.mark.parametrize("net", ["G", "D", "vgg"])
+def test_training_runner_runs_stage2s_networks_with_their_own_gradients(kernel_lib, net):
+    """The generator (InstanceNorm, transposed convs), the multi-scale discriminator and the frozen
+    VGG16 on the blocked training path: outputs, and gradients for a fixed random upstream gradient
+    (parameters, and the input, through which stage II's FM and G get theirs)."""
+    from jdfd.kernels.training import TrainingRunner  # noqa: PLC0415
+    from jdfd.networks import define_D, define_G  # noqa: PLC0415
+    from jdfd.training.perceptual import VGG16Features  # noqa: PLC0415
+
+    cfg = config.get_config("tiny")
+    jt.set_global_seed(0)
+    runner = TrainingRunner(kernel_lib)
+    if net == "G":
+        m, x = define_G(cfg), _rand(2, cfg.feature_channels, 32, 32, seed=1)
+        runs = (lambda v: [m(v)]), (lambda v: [runner.generator(m, v)])
+    elif net == "D":
+        m, x = define_D(cfg), _rand(2, 4, 32, 32, seed=1)
+        runs = (lambda v: [f for s in m(v) for f in s]), (lambda v: [f for s in runner.discriminator(m, v) for f in s])
+    else:
+        m, x = VGG16Features(taps=("relu1_2", "relu3_3")), _rand(2, 3, 32, 32, seed=1, scale=0.5)
+        runs = m, (lambda v: runner.vgg(m, v))
+    named = [(k, p) for k, p in m.named_parameters() if not p.is_stop_grad()]
+    params = [p for _, p in named]
+    assert params or net == "vgg"
+    results = []
+    for run in runs:
+        outs = _plain(run(x))
+        loss = sum((o * _rand(*o.shape, seed=10 + i)).sum() for i, o in enumerate(outs))
+        results.append(([o.numpy() for o in outs], [g.numpy() for g in jt.grad(loss, params + [x])]))
+    (o0, g0), (o1, g1) = results
+    for a, b in zip(o0, o1):
+        assert a.shape == b.shape and np.abs(a - b).max() <= 1e-4 * np.abs(a).max(), np.abs(a - b).max()
+    # a conv bias just before an InstanceNorm has a gradient of zero in exact arithmetic: both sides are
+    # rounding noise (~1e-5 of the largest gradient) and are held to that level; the rest to 1e-4 of themselves
+    scale = max(float(np.abs(g).max()) for g in g0)
+    for k, a, b in zip([k for k, _ in named] + ["input"], g0, g1):
+        err, size = float(np.abs(a - b).max()), float(np.abs(a).max())
+        assert err <= (1e-4 * scale if size <= 1e-4 * scale else 1e-4 * size), (k, err, size, scale)

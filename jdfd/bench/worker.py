@@ -116,15 +116,19 @@ class JittorBackend:
         codes, _ = self.model.project(self.model.encode(sketches))
         return self.model.synthesize(codes)
 
-    # training: jdfd's own Trainer, perceptual loss off (the twin has no VGG)
-    def trainer(self, stage: str, batch_size: int, kernels: bool = True) -> Callable[[dict], dict]:
+    # training: jdfd's own Trainer, perceptual loss off (the twin has no VGG) unless asked for
+    def trainer(self, stage: str, batch_size: int, kernels: bool = True,
+                perceptual: bool = False) -> Callable[[dict], dict]:
+        """``perceptual``: with the VGG16 perceptual loss as real runs have it (random weights: same time)."""
+        from jdfd.training.perceptual import PerceptualLoss, VGG16Features  # noqa: PLC0415
         from jdfd.training.trainer import TrainConfig, Trainer  # noqa: PLC0415
         from jdfd.weights.strict import load_strict  # noqa: PLC0415
 
-        tc = TrainConfig(stage=stage, model=self.cfg.to_dict(), batch_size=batch_size, perceptual=False, steps=10**6,
-                         kernels=kernels)
+        tc = TrainConfig(stage=stage, model=self.cfg.to_dict(), batch_size=batch_size, perceptual=perceptual,
+                         steps=10**6, kernels=kernels)
+        vgg = PerceptualLoss(VGG16Features()) if perceptual and stage != "stage1" else None
         # the run folder is only written by fit(), which is never called here
-        tr = Trainer(tc, Path(tempfile.gettempdir()) / "jdfd-bench-run", None, perceptual=None)
+        tr = Trainer(tc, Path(tempfile.gettempdir()) / "jdfd-bench-run", None, perceptual=vgg)
         load_strict(tr.nets, workload.synthetic_state(_shapes(tr.nets)), "synthetic weights")
         if tr.D is not None:
             load_strict(tr.D, workload.synthetic_state(_shapes(tr.D), seed=1), "synthetic D weights")

@@ -1,4 +1,4 @@
-"""A differentiable convolution on oneDNN's blocked layout: the first piece of a training path.
+"""Training on oneDNN's blocked layout: differentiable convolutions and the networks run on them.
 
 ``blocked_conv(kernels, layer, x)`` runs an ``nn.Conv`` on an N×⌈C/16⌉×H×W×16 map (see
 :mod:`jdfd.kernels.blocked`) with ``dfd_conv`` forward and ``dfd_conv_bwd_data`` /
@@ -7,11 +7,15 @@ activations, which Jittor's own ``mkl_conv*`` operators do on every call, forwar
 backward. The weights are the layer's own (oihw): they change at every optimiser step, so
 each call packs them for the forward and the backward-data pass reorders them itself.
 
-:class:`TrainingRunner` runs the CE and FM networks' layer lists on it (norms, padding and
-residual adds as Jittor operators on the blocked map); the Trainer uses it when
-``TrainConfig.kernels`` is on. The generator and discriminator still run on Jittor's own
-layers. ``scripts/conv_grad_bench.py`` and ``scripts/profile_training.py`` time it against
-Jittor's own layers; ``tests/test_kernels.py`` and ``tests/test_training.py`` check its gradients.
+Transposed convolutions are the backward-data pass of the ordinary convolution they invert
+(:func:`blocked_conv_transpose`), so they need no primitives of their own.
+
+:class:`TrainingRunner` runs every network a training step uses on it: the CE encoders, the
+stage-I and FM decoders, the generator, the discriminator and the frozen VGG16 of the perceptual
+loss (norms, padding, activations, pooling and residual adds as Jittor operators on the blocked
+map). The Trainer uses it when ``TrainConfig.kernels`` is on.
+``scripts/conv_grad_bench.py`` and ``scripts/profile_training.py`` time it against Jittor's own
+layers; ``tests/test_kernels.py`` and ``tests/test_training.py`` check its gradients.
 """
 
 from __future__ import annotations
@@ -41,12 +45,72 @@ class _BlockedConv(jt.Function):
         return dx, dw, db
 
 
-def conv_geometry(layer, x_shape: tuple, winograd: bool = False) -> tuple:
+def conv_geometry(layer, x_shape: tuple, winograd: bool = False, in_channels: int | None = None) -> tuple:
     """The ``dfd_*`` geometry of ``layer`` (an ``nn.Conv``) on an input of ``x_shape`` (blocked or NCHW)."""
     plain = len(x_shape) == 4
     n, h, w = x_shape[0], x_shape[2], x_shape[3]
     k, s, p = layer.kernel_size[0], layer.stride[0], layer.padding[0]
-    return (n, layer.in_channels, h, w, layer.out_channels, k, s, p, p, 0, int(winograd), int(plain))
+    ic = in_channels or layer.in_channels
+    return (n, ic, h, w, layer.out_channels, k, s, p, p, 0, int(winograd), int(plain))
+
+
+class _BlockedConvT(jt.Function):
+    """A transposed convolution is the backward-data pass of the ordinary convolution ``geom`` that maps
+    its output back to its input (same weight tensor, in × out × k × k, read as that conv's oihw); so its
+    backward-data is that conv's forward, and its weight gradient that conv's with input and output swapped."""
+
+    def __init__(self, ops, geom: tuple):
+        self.ops, self.geom = ops, geom
+
+    def execute(self, x, w):
+        self.x, self.w = x, w
+        return self.ops.dfd_conv_bwd_data(x, w, *self.geom)
+
+    def grad(self, dy):
+        oc = self.geom[4]
+        dx = self.ops.dfd_conv(dy, self.ops.dfd_pack(self.w, *self.geom), jt.zeros((oc,)), *self.geom)
+        dw, _ = self.ops.dfd_conv_bwd_weights(dy, self.x, *self.geom)
+        return dx, dw
+
+
+class _FrozenConv(jt.Function):
+    """A convolution whose weights never train (VGG): packed once by the caller, gradient to the input only."""
+
+    def __init__(self, ops, geom: tuple, packed, w, b):
+        self.ops, self.geom, self.packed, self.w, self.b = ops, geom, packed, w, b
+
+    def execute(self, x):
+        return self.ops.dfd_conv(x, self.packed, self.b, *self.geom)
+
+    def grad(self, dy):
+        return self.ops.dfd_conv_bwd_data(dy, self.w, *self.geom)
+
+
+def blocked_conv_transpose(kernels, layer, x):
+    """``layer(x)`` for an ``nn.ConvTranspose`` with ``x`` (N×⌈C/16⌉×h×w×16) and the result blocked."""
+    k, s, p, op = layer.kernel_size[0], layer.stride[0], layer.padding[0], layer.output_padding[0]
+    if layer.groups != 1 or layer.dilation[0] != 1 or layer.kernel_size[0] != layer.kernel_size[1] or op > p:
+        raise ValueError("blocked_conv_transpose: square kernels, no groups or dilation, output_padding ≤ padding")
+    n, h, w = x.shape[0], x.shape[2], x.shape[3]
+    big_h, big_w = (h - 1) * s - 2 * p + k + op, (w - 1) * s - 2 * p + k + op
+    # the ordinary convolution from the output (out_channels) back to the input (in_channels); the
+    # output padding is a row and column that conv's right padding no longer reaches
+    geom = (n, layer.out_channels, big_h, big_w, layer.in_channels, k, s, p, p - op, 0, 0, 0)
+    y = _BlockedConvT(kernels.ops, geom)(x, layer.weight)
+    if layer.bias is None:
+        return y
+    return y + _lanes(layer.bias, layer.out_channels).broadcast(y, [0, 2, 3])
+
+
+def _weight_for(layer, x) -> tuple:
+    """(weights, their input channels) for ``layer`` on ``x``. A blocked input of fewer than 16 channels
+    (an image, image + sketch) reads as one full block: the weights get zero input channels up to 16,
+    because oneDNN has only its slow reference kernels for a partly filled block there."""
+    w, ic = layer.weight, layer.in_channels
+    if x.ndim == 5 and ic < BLOCK:
+        w = jt.concat([w, jt.zeros((w.shape[0], BLOCK - ic) + tuple(w.shape[2:]), w.dtype)], dim=1)
+        ic = BLOCK
+    return w, ic
 
 
 def blocked_conv(kernels, layer, x, winograd: bool = False):
@@ -54,7 +118,8 @@ def blocked_conv(kernels, layer, x, winograd: bool = False):
     if layer.groups != 1 or layer.dilation[0] != 1 or layer.kernel_size[0] != layer.kernel_size[1]:
         raise ValueError("blocked_conv: square kernels without groups or dilation only")
     bias = layer.bias if layer.bias is not None else jt.zeros((layer.out_channels,))
-    return _BlockedConv(kernels.ops, conv_geometry(layer, tuple(x.shape), winograd))(x, layer.weight, bias)
+    w, ic = _weight_for(layer, x)
+    return _BlockedConv(kernels.ops, conv_geometry(layer, tuple(x.shape), winograd, ic))(x, w, bias)
 
 
 # ---------------------------------------------------------------------------- whole networks
@@ -77,19 +142,23 @@ def _lanes(v, channels: int):
 
 
 def _norm(layer, x, channels: int):
-    """BatchNorm (training or eval) and the per-sample SampleStatBatchNorm on a blocked map, with the
-    same running-statistics updates as the layers' own ``execute``."""
-    gamma, beta = _lanes(layer.weight, channels), _lanes(layer.bias, channels)
-    if isinstance(layer, SampleStatBatchNorm):
+    """BatchNorm (training or eval), the per-sample SampleStatBatchNorm and InstanceNorm (affine or
+    not) on a blocked map, with the same running-statistics updates as the layers' own ``execute``."""
+    if isinstance(layer, (SampleStatBatchNorm, nn.InstanceNorm)):
+        # per sample and channel, the layers' own formula (variance as E[x²] - E[x]²)
         mean = x.mean(dims=[2, 3], keepdims=True)  # N×CB×1×1×16
         var = ((x * x).mean(dims=[2, 3], keepdims=True) - mean * mean).maximum(0.0)
-        if layer.is_train:
+        if isinstance(layer, SampleStatBatchNorm) and layer.is_train:
             m = layer.momentum
             flat = lambda v: v.mean(0).reshape((-1,))[:channels]  # noqa: E731
             layer.running_mean.update(layer.running_mean + (flat(mean) - layer.running_mean) * m)
             layer.running_var.update(layer.running_var + (flat(var) - layer.running_var) * m)
-        w = gamma.reshape((1, -1, 1, 1, BLOCK)) / jt.sqrt(var + layer.eps)
-        return x * w + (beta.reshape((1, -1, 1, 1, BLOCK)) - mean * w)
+        if not isinstance(layer.weight, jt.Var):  # InstanceNorm(affine=False): weight 1, bias 0
+            w = 1.0 / jt.sqrt(var + layer.eps)
+            return x * w - mean * w
+        w = _lanes(layer.weight, channels).reshape((1, -1, 1, 1, BLOCK)) / jt.sqrt(var + layer.eps)
+        return x * w + (_lanes(layer.bias, channels).reshape((1, -1, 1, 1, BLOCK)) - mean * w)
+    gamma, beta = _lanes(layer.weight, channels), _lanes(layer.bias, channels)
     if not layer.is_train:
         mean, var = _lanes(layer.running_mean, channels), _lanes(layer.running_var, channels)
     else:
@@ -117,6 +186,7 @@ class TrainingRunner:
     def __init__(self, kernels, winograd: bool = True):
         self.kernels = kernels
         self.winograd = winograd
+        self._frozen: dict[tuple, tuple] = {}  # (frozen layer, geometry) → (packed weights, bias)
 
     def run(self, module, x, channels: int):
         """``module(x)`` with ``x`` blocked (or NCHW at the first layer) → (blocked result, its channels)."""
@@ -137,10 +207,10 @@ class TrainingRunner:
             wino = self.winograd and k == 3 and s == 1 and module.in_channels >= BLOCK
             return blocked_conv(self.kernels, module, x, wino), module.out_channels
         if isinstance(module, nn.ConvTranspose):
-            return to_blocked(module(from_blocked(x, channels))), module.out_channels
+            return blocked_conv_transpose(self.kernels, module, x), module.out_channels
         if isinstance(module, nn.ReflectionPad2d) and module.pl == module.pr == module.pt == module.pb:
             return (_reflect_pad(x, module.pl) if x.ndim == 5 else module(x)), channels
-        if isinstance(module, nn.BatchNorm):  # SampleStatBatchNorm included
+        if isinstance(module, (nn.BatchNorm, nn.InstanceNorm)):  # SampleStatBatchNorm included
             return _norm(module, x, channels), channels
         if isinstance(module, (nn.ReLU, nn.LeakyReLU, nn.Tanh)):  # element-wise: zero lanes stay zero
             return module(x), channels
@@ -157,3 +227,49 @@ class TrainingRunner:
         x = dec.fc(z).reshape((z.shape[0], dec.c0, dec.grid, dec.grid))
         y, c = self.run(dec.conv, to_blocked(x), dec.c0)
         return from_blocked(y, c)
+
+    def generator(self, G, x, plain_input: bool = False):
+        """The IS generator on N×C×H×W → N×3×H×W. ``plain_input``: ``x`` needs no gradient (the
+        baseline's sketch), so the first convolution reads it as it is instead of padded to a block."""
+        h, c = self.run(G.model, x if plain_input else to_blocked(x), x.shape[1])
+        return from_blocked(h, c)
+
+    def discriminator(self, D, x) -> list[list]:
+        """The multi-scale discriminator, every scale's maps as ``D(x)`` gives them. Maps whose channels
+        fill whole blocks stay blocked: the losses take means over them, which the layout does not change."""
+        out = []
+        for i in range(D.num_d):
+            net = getattr(D, f"scale{i}")
+            h, c = to_blocked(x), x.shape[1]
+            feats = []
+            for j in range(net.n_stages):
+                h, c = self.run(getattr(net, f"model{j}"), h, c)
+                feats.append(h if c % BLOCK == 0 else from_blocked(h, c))
+            out.append(feats)
+            if i != D.num_d - 1:
+                x = D.down(x)
+        return out
+
+    def vgg(self, vgg, x) -> list:
+        """``vgg(x)`` (a frozen ``VGG16Features``) with its weights packed once; every tap has whole blocks
+        of channels, so its maps stay blocked (the perceptual loss takes means over them)."""
+        h = to_blocked(vgg.preprocess(x))
+        feats = {}
+        for name in vgg._plan:
+            if name == "pool":  # 2×2 max pooling, stride 2 (VGG's maps have even sides)
+                n, cb, hh, ww, lanes = h.shape
+                h = h.reshape((n, cb, hh // 2, 2, ww // 2, 2, lanes)).max(dims=[3, 5])
+                continue
+            conv = getattr(vgg, name)
+            w, ic = _weight_for(conv, h)
+            geom = conv_geometry(conv, tuple(h.shape), self.winograd and ic >= BLOCK, ic)
+            key = (id(conv), geom)
+            if key not in self._frozen:
+                w = w.stop_grad()
+                packed = self.kernels.ops.dfd_pack(w, *geom).stop_grad()
+                jt.sync([w, packed])
+                self._frozen[key] = (packed, w, conv.bias.stop_grad())
+            packed, w, bias = self._frozen[key]
+            h = _FrozenConv(self.kernels.ops, geom, packed, w, bias)(h).maximum(0.0)
+            feats[f"relu{name[4:]}"] = h
+        return [feats[t] for t in vgg._taps]

@@ -34,9 +34,11 @@ class FeatureMapping(nn.Module):
     def decoder(self, part: str) -> FeatureDecoder:
         return getattr(self, part)
 
-    def execute(self, codes: dict):
-        """``codes[part]`` is B×latent; returns B×C×S×S."""
-        maps = {part: self.decoder(part)(codes[part]) for part in PARTS}
+    def execute(self, codes: dict, decode=None):
+        """``codes[part]`` is B×latent; returns B×C×S×S. ``decode(decoder, code)`` runs a decoder
+        instead of its own ``execute`` (the Trainer's kernel path)."""
+        maps = {part: decode(self.decoder(part), codes[part]) if decode else self.decoder(part)(codes[part])
+                for part in PARTS}
         return assemble(maps, self.boxes, self.nose_crop)
 
 

@@ -25,6 +25,7 @@ import math
 import sys
 import time
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -34,7 +35,6 @@ from jdfd.baseline import BaselineNetworks, SketchBaseline, sketch_input
 from jdfd.config import PARTS, ModelConfig, get_config
 from jdfd.model import DFDNetworks
 from jdfd.networks import define_D
-from jdfd.networks.fm import assemble
 from jdfd.pipeline import DeepFaceDrawing
 from jdfd.progress import Progress
 from jdfd.runtime import jittor
@@ -73,8 +73,9 @@ class TrainConfig:
     num_samples: int = 4
     val_count: int = 100  # stage I: validation sketches whose reconstruction is measured at each snapshot
     seed: int = 0
-    # CE and FM layers on jdfd's oneDNN kernels (jdfd.kernels.training): stage I steps 0.74x, stage II 0.92x;
-    # where the kernels do not load (CUDA, no oneDNN) Jittor's own layers run, with one warning
+    # every network on jdfd's oneDNN kernels (jdfd.kernels.training): stage I steps 0.74x, stage II (with
+    # the perceptual loss) 0.63x; where the kernels do not load (CUDA, no oneDNN) Jittor's own layers run,
+    # with one warning
     kernels: bool = True
     augment: AugmentConfig = field(default_factory=AugmentConfig)
 
@@ -157,7 +158,7 @@ def _local_batchnorm(module) -> None:
 
 
 def _training_runner(cfg: TrainConfig):
-    """jdfd's blocked-layout training path for CE and FM, or None (Jittor's own layers)."""
+    """jdfd's blocked-layout training path (every network of the step), or None (Jittor's own layers)."""
     if not cfg.kernels:
         return None
     from jdfd import kernels  # noqa: PLC0415
@@ -201,7 +202,7 @@ class Trainer:
         if init is not None:
             self._load_init(Path(init))
         self.boxes = self.mcfg.boxes()
-        self.runner = _training_runner(cfg) if cfg.stage != "baseline" else None
+        self.runner = _training_runner(cfg)
         if cfg.stage == "stage1":
             self.trainable = [self.nets.encoders, self.nets.image_decoders]
             self.opt_g = jt.nn.Adam(_params(*self.trainable), cfg.lr, betas=(cfg.beta1, cfg.beta2))
@@ -285,31 +286,29 @@ class Trainer:
 
     def _stage2_forward(self, batch: dict):
         sketch = sketch_input(batch["sketch"])
-        if self.cfg.stage == "baseline":
-            return sketch, self.nets.G(sketch), jt.array(batch["photo"])
-        x = self._inputs(batch)
         r = self.runner
+        if self.cfg.stage == "baseline":
+            fake = r.generator(self.nets.G, sketch, plain_input=True) if r else self.nets.G(sketch)
+            return sketch, fake, jt.array(batch["photo"])
+        x = self._inputs(batch)
         with jt.no_grad():
-            codes = {p: (r.encoder(self.nets.encoders[p], x[p]) if r else self.nets.encoders[p](x[p])).detach()
-                     for p in PARTS}
-        if r is None:
-            fake = self.nets.synthesize(codes)
-        else:
-            fm = self.nets.fm
-            maps = {p: r.decoder(fm.decoder(p), codes[p]) for p in PARTS}
-            fake = self.nets.G(assemble(maps, fm.boxes, fm.nose_crop))
+            codes = {p: c.detach() for p, c in self.nets.encode(x, r).items()}
+        fake = self.nets.synthesize(codes, r)
         real = jt.array(batch["photo"])
         return sketch, fake, real
 
+    def _D(self, x) -> list[list]:
+        return self.runner.discriminator(self.D, x) if self.runner else self.D(x)
+
     def d_losses(self, sketch, fake, real) -> dict:
-        pred_fake = self.D(jt.concat([sketch, fake.detach()], 1))
-        pred_real = self.D(jt.concat([sketch, real], 1))
+        pred_fake = self._D(jt.concat([sketch, fake.detach()], 1))
+        pred_real = self._D(jt.concat([sketch, real], 1))
         d_fake, d_real = losses.lsgan(pred_fake, False), losses.lsgan(pred_real, True)
         return {"d_fake": d_fake, "d_real": d_real, "loss_d": 0.5 * (d_fake + d_real), "_pred_real": pred_real}
 
     def g_losses(self, sketch, fake, real, pred_real) -> dict:
         c = self.cfg
-        pred_fake = self.D(jt.concat([sketch, fake], 1))
+        pred_fake = self._D(jt.concat([sketch, fake], 1))
         out = {"g_gan": losses.lsgan(pred_fake, True),
                "g_feat": losses.feature_matching(pred_fake, pred_real, self.mcfg.n_layers_d),
                "g_l1": losses.l1(fake, real)}
@@ -320,7 +319,8 @@ class Trainer:
                 size = (c.perceptual_size, c.perceptual_size)
                 f = jt.nn.interpolate(fake, size=size, mode="bilinear")
                 r = jt.nn.interpolate(real, size=size, mode="bilinear")
-            out["g_vgg"] = self.perceptual(f, r)
+            features = partial(self.runner.vgg, self.perceptual.vgg) if self.runner else None
+            out["g_vgg"] = self.perceptual(f, r, features)
             total = total + c.lambda_vgg * out["g_vgg"]
         out["loss_g"] = total
         return out
