@@ -5,6 +5,8 @@
 #   scripts/model_v2.sh                   # every remaining stage in turn (many CPU hours)
 #   MAX_STEPS=1500 scripts/model_v2.sh    # at most 1,500 more steps of the current stage, then stop
 #   NP=1 scripts/model_v2.sh              # one process (default: mpirun -np 2, one thread each)
+#   touch ~/.cache/jdfd/runs/v2_s2/STOP   # (another shell) the running stage checkpoints after its
+#                                         # current step and stops; run the script again to go on
 #
 # batch_size in the configs is per process: they are sized for NP=2 (stage I: 2 × 8 sketches a
 # step, stage II and baseline: 2 × 2 pairs). With NP=1 each step sees half as many samples.

@@ -106,6 +106,18 @@ def test_resume_equals_uninterrupted(tmp_path, data_dir):
     assert [r["step"] for r in log] == [1, 2, 3, 4]
 
 
+def test_a_stop_file_ends_the_run_with_a_checkpoint(tmp_path, data_dir, capsys):
+    tr = Trainer(tiny_cfg("stage1", steps=50), tmp_path / "run", PairDataset(data_dir / "sketches", None, 64))
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "STOP").touch()
+    tr.fit()
+    assert tr.step == 1 and not (tmp_path / "run" / "STOP").exists()
+    assert "stopped at step 1" in capsys.readouterr().out
+    again = Trainer(tiny_cfg("stage1", steps=50), tmp_path / "run", PairDataset(data_dir / "sketches", None, 64))
+    again.fit(resume=True, max_steps=1)
+    assert again.step == 2
+
+
 def test_augmentation_is_deterministic_and_keeps_most_ink():
     sk = draw_sketch(0)
     cfg = AugmentConfig(enabled=True)

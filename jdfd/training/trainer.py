@@ -48,6 +48,9 @@ from jdfd.weights.strict import load_strict, state_numpy
 jt = jittor()
 
 CHECKPOINT = "checkpoint.safetensors"
+#: ``touch RUN_DIR/STOP``: every rank stops after its current step, the run writes its checkpoint and
+#: exits (the file is removed); ``--resume`` goes on from there. For ending a long run at a set time.
+STOP_FILE = "STOP"
 STAGES = ("stage1", "stage2", "baseline")
 
 
@@ -513,6 +516,7 @@ class Trainer:
         t_last, imgs = time.perf_counter(), 0
         step_times: list[float] = []
         slow_next = True  # the first steps compile, and a step after a snapshot waits for rank 0
+        stopped = False
         try:
             while self.step < end:
                 # a step waits on the other ranks in its all-reduces: allow far longer than a step takes
@@ -545,6 +549,9 @@ class Trainer:
                     dog.phase(f"snapshot at step {self.step}")
                     self.snapshot()  # rank 0 writes; the others wait for it in the next step
                     slow_next = True
+                if self._stop_requested():
+                    stopped = True
+                    break
             # Every rank leaves the loop together, so no rank is still waiting in a collective
             # when the others exit; after this, rank 0 writes alone and runs no collective.
             dog.phase(f"end of run at step {self.step}: waiting for every rank to finish its last step")
@@ -558,9 +565,22 @@ class Trainer:
             dog.close()
             if bar is not None:
                 bar.close()
+        if stopped:
+            if self.rank == 0:
+                (self.run / STOP_FILE).unlink(missing_ok=True)
+            self._say(f"stopped at step {self.step} ({self.run / STOP_FILE} was found); checkpoint written: "
+                      "run again with --resume to go on")
         if self.rank == 0 and self.step >= self.cfg.steps:
             path = self.export()
             self._say(f"finished {self.cfg.steps} steps; model exported to {path}")
+
+    def _stop_requested(self) -> bool:
+        """Whether ``RUN_DIR/STOP`` exists, as every rank agrees (rank 0 looks; one small all-reduce
+        a step under MPI, so all ranks leave the loop after the same step)."""
+        seen = self.rank == 0 and (self.run / STOP_FILE).exists()
+        if self.world == 1:
+            return seen
+        return int(jt.array(np.array([int(seen)], np.int32)).mpi_all_reduce("add").item()) > 0
 
     def check_ranks_agree(self) -> None:
         """Under MPI, stop with the tensors' names if any rank's weights or Adam state differ from rank 0's.
