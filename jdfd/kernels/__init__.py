@@ -1,4 +1,4 @@
-"""jdfd's own Jittor operators on oneDNN, for fast CPU inference.
+"""jdfd's own Jittor operators on oneDNN, for fast CPU inference and training.
 
 Jittor's built-in ``mkl_conv`` stores activations as NCHW, so every convolution
 reorders its input and output to oneDNN's blocked layout and back, re-reorders
@@ -7,6 +7,8 @@ activations in oneDNN's ``nChw16c`` layout from one layer to the next, reorder
 each weight tensor once (``dfd_pack``) and keep it, use Winograd for the 3×3
 stride-1 convolutions where oneDNN has it, and fuse normalisation, ReLU, the
 residual add and reflection padding into one multi-threaded pass (``dfd_norm``).
+Training uses the convolutions with their backward passes (``dfd_conv_bwd_data``,
+``dfd_conv_bwd_weights``; see :mod:`jdfd.kernels.training`).
 Where a packed copy only reorders a layer's weights, the layer's own copy is
 replaced by a lazy ``dfd_unpack`` of it, so the weights are resident once.
 

@@ -77,11 +77,6 @@ char* dfd_grad_scratch(size_t bytes) {
     return buf.data();
 }
 
-static void check_blocked(const NanoVector& s, int n, int c, int h, int w, const char* what, const DfdGeom& g) {
-    ASSERT(s.size() == 5 && s[0] == n && s[1] == (c + 15) / 16 && s[2] == h && s[3] == w && s[4] == 16)
-        << what << s << "does not match the geometry" << g.key();
-}
-
 string dfd_conv_grad_impl(int n, int ic, int ih, int iw, int oc, int k, int stride, int pad_l, int pad_r,
                           int transposed, int algo, int plain_src) {
     DfdGeom g{n, ic, ih, iw, oc, k, stride, pad_l, pad_r, transposed, algo, plain_src};
@@ -101,7 +96,7 @@ DfdConvBwdDataOp::DfdConvBwdDataOp(Var* dy, Var* w, int n, int ic, int ih, int i
 
 void DfdConvBwdDataOp::infer_shape() {
     ASSERT(!g.transposed && !g.plain_src) << "dfd_conv_bwd_data: ordinary convolutions on blocked inputs only";
-    check_blocked(dy->shape, g.n, g.oc, g.oh(), g.ow(), "dfd_conv_bwd_data: dy", g);
+    dfd_check_blocked(dy->shape, g.n, g.oc, g.oh(), g.ow(), "dfd_conv_bwd_data: dy", g);
     auto& s = w->shape;
     ASSERT(s.size() == 4 && s[0] == g.oc && s[1] == g.ic && s[2] == g.k && s[3] == g.k)
         << "dfd_conv_bwd_data: weights" << s << "do not match" << g.key();

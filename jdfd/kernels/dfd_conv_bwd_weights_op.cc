@@ -13,11 +13,6 @@ namespace jittor {
 using tag = memory::format_tag;
 using dt = memory::data_type;
 
-static void check_blocked(const NanoVector& s, int n, int c, int h, int w, const char* what, const DfdGeom& g) {
-    ASSERT(s.size() == 5 && s[0] == n && s[1] == (c + 15) / 16 && s[2] == h && s[3] == w && s[4] == 16)
-        << what << s << "does not match the geometry" << g.key();
-}
-
 DfdConvBwdWeightsOp::DfdConvBwdWeightsOp(Var* x, Var* dy, int n, int ic, int ih, int iw, int oc, int k,
                                          int stride, int pad_l, int pad_r, int transposed, int algo, int plain_src)
     : x(x), dy(dy), g{n, ic, ih, iw, oc, k, stride, pad_l, pad_r, transposed, algo, plain_src} {
@@ -32,8 +27,8 @@ void DfdConvBwdWeightsOp::infer_shape() {
         ASSERT(s.size() == 4 && s[0] == g.n && s[1] == g.ic && s[2] == g.ih && s[3] == g.iw)
             << "dfd_conv_bwd_weights: x" << s << "does not match" << g.key();
     else
-        check_blocked(s, g.n, g.ic, g.ih, g.iw, "dfd_conv_bwd_weights: x", g);
-    check_blocked(dy->shape, g.n, g.oc, g.oh(), g.ow(), "dfd_conv_bwd_weights: dy", g);
+        dfd_check_blocked(s, g.n, g.ic, g.ih, g.iw, "dfd_conv_bwd_weights: x", g);
+    dfd_check_blocked(dy->shape, g.n, g.oc, g.oh(), g.ow(), "dfd_conv_bwd_weights: dy", g);
     ASSERT(x->dtype() == ns_float32 && dy->dtype() == ns_float32);
     dw->set_shape(NanoVector(g.oc, g.ic, g.k, g.k));
     db->set_shape(NanoVector(g.oc));

@@ -8,6 +8,8 @@
 #include <mutex>
 #include <string>
 
+#include "var.h"
+
 namespace jittor {
 
 struct DfdGeom {
@@ -43,6 +45,12 @@ struct DfdGradEntry {
 };
 
 DfdGradEntry& dfd_grad_entry(const DfdGeom& g);
+
+// A backward op's blocked operand must be N×ceil(C/16)×H×W×16 of its geometry.
+inline void dfd_check_blocked(const NanoVector& s, int n, int c, int h, int w, const char* what, const DfdGeom& g) {
+    ASSERT(s.size() == 5 && s[0] == n && s[1] == (c + 15) / 16 && s[2] == h && s[3] == w && s[4] == 16)
+        << what << s << "does not match the geometry" << g.key();
+}
 // One backward primitive at a time (they share one scratchpad); returns the scratchpad, grown to bytes.
 char* dfd_grad_scratch(size_t bytes);
 std::mutex& dfd_grad_running();
