@@ -245,11 +245,15 @@ def test_training_step_part_by_part_is_the_same_step(tiny_cfg, tmp_path):
             # (synchronised between parts, Jittor fuses other element-wise kernels: float rounding only)
             assert parted == pytest.approx(plain, rel=1e-5)
             assert set(parts) == set(workload.TRAIN_PARTS[f"train_{stage}"]) and min(parts.values()) > 0
-        # Adam turns rounding in a near-zero gradient (a conv bias before a norm has none) into a step of
-        # up to lr; a missing or doubled update would move nearly every weight by about lr
+        # A missing or doubled update would move nearly every weight by about lr. Rounding differs between
+        # the two (Jittor fuses differently around the synchronisations), stage II's L1 sign and ReLU kinks
+        # turn it into gradient differences of up to 1 % (see test_training.py), and Adam turns those into
+        # steps of up to lr where a gradient is near zero (a conv bias before a norm has none): a few % of
+        # the weights. The optimiser's moments carry the gradient differences themselves, so they are left out.
         a, b = trs[0].state(), trs[1].state()
-        off = sum(int((np.abs(a[k] - b[k]) > 1e-5).sum()) for k in a)
-        assert off < 0.01 * sum(v.size for v in a.values()), off
+        weights = [k for k in a if not k.startswith("opt_")]
+        off = sum(int((np.abs(a[k] - b[k]) > 1e-5).sum()) for k in weights)
+        assert off < 0.1 * sum(a[k].size for k in weights), (stage, off)
 
 
 # ---------------------------------------------------------------------------- the fast path
