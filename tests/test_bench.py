@@ -244,7 +244,8 @@ def test_training_step_part_by_part_is_the_same_step(tiny_cfg, tmp_path):
             parted, parts = jittor_step_parts(trs[1], batch)
             # (synchronised between parts, Jittor fuses other element-wise kernels: float rounding only)
             assert parted == pytest.approx(plain, rel=1e-5)
-            assert set(parts) == set(workload.TRAIN_PARTS[f"train_{stage}"]) and min(parts.values()) > 0
+            want = set(workload.TRAIN_PARTS[f"train_{stage}"]) - workload.OPTIONAL_PARTS  # no --perceptual here
+            assert set(parts) == want and min(parts.values()) > 0
         # A missing or doubled update would move nearly every weight by about lr. Rounding differs between
         # the two (Jittor fuses differently around the synchronisations), stage II's L1 sign and ReLU kinks
         # turn it into gradient differences of up to 1 % (see test_training.py), and Adam turns those into
@@ -354,7 +355,8 @@ def test_bench_quick_smoke(tmp_path):
     for fw in set(fws) - {"jittor-fast"}:
         for stage in workload.TRAIN_STAGES:
             assert (fw, stage) in got
-            assert all((fw, f"{stage}.{part}") in got for part in workload.TRAIN_PARTS[stage])
+            assert all((fw, f"{stage}.{part}") in got for part in workload.TRAIN_PARTS[stage]
+                       if part not in workload.OPTIONAL_PARTS)
     assert all(r["median_s"] > 0 and r["peak_rss_mb"] > 0 for r in result["summary"])
     assert result["machine"]["cpu_model"] and result["machine"]["versions"]["jittor"]
     assert result["machine"]["frameworks"]["jittor"]["onednn"] in (True, False)
@@ -367,3 +369,20 @@ def test_bench_quick_smoke(tmp_path):
         assert "jittor / torch" in md and "jittor / best torch" in md
     png = (out / "chart.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
+
+
+def test_training_step_parity_with_the_perceptual_loss(tiny_cfg):
+    """``--perceptual``: both frameworks' stage-II steps carry the same VGG16 loss (same synthetic weights)."""
+    pytest.importorskip("torch")
+    import torch  # noqa: PLC0415
+
+    from jdfd.bench.torch_train import TorchTrainer  # noqa: PLC0415
+    from jdfd.bench.worker import JittorBackend  # noqa: PLC0415
+
+    batch = {"sketch": workload.synthetic_sketches(2, tiny_cfg.image_size),
+             "photo": workload.synthetic_photos(2, tiny_cfg.image_size)}
+    got_jt = JittorBackend(tiny_cfg, "cpu", True).trainer("stage2", 2, perceptual=True)(batch)
+    got_tw = TorchTrainer(tiny_cfg, "stage2", torch.device("cpu"), perceptual=True).step(batch)
+    assert got_jt["g_vgg"] > 0
+    for k in ("loss_d", "g_vgg", "loss_g"):
+        assert got_tw[k] == pytest.approx(got_jt[k], rel=1e-3), (k, got_jt[k], got_tw[k])

@@ -35,6 +35,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--modes", default="infer,train",
                    help="infer (stages, end to end) and/or train (one step each) (default infer,train)")
     p.add_argument("--parts", action="store_true", help="also time each encoder and FM decoder on its own")
+    p.add_argument("--perceptual", action="store_true",
+                   help="training steps with the VGG16 perceptual loss, as real stage-II runs have it")
     p.add_argument("--device", choices=["cpu", "cuda"], default="cpu",
                    help="both frameworks on this device (default cpu)")
     p.add_argument("--bank-size", type=int, default=2000, help="vectors per synthetic component bank (default 2000)")
@@ -70,7 +72,7 @@ def options_from_args(args: argparse.Namespace):
         raise ValueError("--reps and --rounds must be at least 1, --warmup at least 0")
     return BenchOptions(configs=configs, batches=sorted(set(batches)), reps=reps, rounds=min(rounds, reps),
                         warmup=args.warmup, frameworks=frameworks, modes=modes, device=args.device, out=args.out,
-                        parts=args.parts, bank_size=args.bank_size, timeout=args.timeout)
+                        parts=args.parts, perceptual=args.perceptual, bank_size=args.bank_size, timeout=args.timeout)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -19,7 +19,8 @@ PART_LABELS = {
     "train_stage2.D_backward": "stage II: D backward",
     "train_stage2.D_optimizer": "stage II: D Adam update",
     "train_stage2.G_loss_forward": "stage II: D forward on fake, G losses",
-    "train_stage2.G_backward": "stage II: G backward (through D, IS, FM)",
+    "train_stage2.VGG_forward": "stage II: VGG16 forward (fake, real), perceptual loss (--perceptual)",
+    "train_stage2.G_backward": "stage II: G backward (through VGG16 with --perceptual, D, IS, FM)",
     "train_stage2.G_optimizer": "stage II: FM + IS Adam update",
 }
 STAGE_LABELS.update(PART_LABELS)

@@ -48,6 +48,7 @@ class BenchOptions:
     device: str = "cpu"
     out: str = "outputs/bench"
     parts: bool = False
+    perceptual: bool = False  # training steps with the VGG16 perceptual loss
     bank_size: int = 2000
     timeout: float = 3600.0
     nodnnl_config: str | None = None  # default: compact if measured, else the smallest configuration
@@ -166,8 +167,10 @@ def plan(opts: BenchOptions) -> tuple[list[dict], list[str]]:
     if "jittor-fast" in fws and "train" in opts.modes:
         notes.append("jittor-fast is an inference path: training steps are jdfd's Trainer (the `jittor` column).")
     if "train" in opts.modes:
-        notes.append("Training steps run without the VGG perceptual loss in both frameworks (the twin has no VGG); "
-                     "stage II updates D and FM+IS once each, as jdfd's Trainer does.")
+        notes.append(("Training steps run with the VGG16 perceptual loss (`--perceptual`, as real stage-II runs: "
+                      "synthetic VGG weights, the same in both frameworks)" if opts.perceptual else
+                      "Training steps run without the VGG16 perceptual loss in both frameworks (`--perceptual` adds "
+                      "it)") + "; stage II updates D and FM+IS once each, as jdfd's Trainer does.")
     specs = []
     for r in range(opts.rounds):
         n_reps = reps_in_round(opts.reps, opts.rounds, r)
@@ -179,7 +182,8 @@ def plan(opts: BenchOptions) -> tuple[list[dict], list[str]]:
                 for fw in fws[k:] + fws[:k]:  # rotate the order every round
                     spec = {"framework": fw, "config": cfg, "mode": mode, "batches": list(opts.batches),
                             "reps": n_reps, "warmup": opts.warmup, "device": opts.device, "round": r,
-                            "parts": opts.parts, "bank_size": opts.bank_size, "seed": opts.seed, "stages": True}
+                            "parts": opts.parts, "bank_size": opts.bank_size, "seed": opts.seed, "stages": True,
+                            "perceptual": opts.perceptual}
                     if fw == "jittor-fast" and mode == "train":
                         continue
                     if fw == "jittor-nodnnl":

@@ -1,9 +1,9 @@
 """One stage-I or stage-II optimisation step of jdfd's trainer, in PyTorch (for timing).
 
-It does the work of :class:`jdfd.training.trainer.Trainer.train_step` with the
-perceptual loss off: stage I is the five autoencoders under summed MSE; stage II
-runs the frozen encoders, FM and IS against the multi-scale discriminator with
-LSGAN, feature matching and L1 (pix2pixHD weights from ``TrainConfig``). Adam as in
+It does the work of :class:`jdfd.training.trainer.Trainer.train_step`: stage I is the
+five autoencoders under summed MSE; stage II runs the frozen encoders, FM and IS against
+the multi-scale discriminator with LSGAN, feature matching and L1 (pix2pixHD weights from
+``TrainConfig``), and with ``perceptual`` the VGG16 perceptual loss too. Adam as in
 the trainer. Gradients are computed for the updated networks only, as Jittor does.
 """
 
@@ -17,12 +17,14 @@ import torch.nn.functional as F
 
 from jdfd import components
 from jdfd.bench import workload
-from jdfd.bench.torch_twin import TwinNetworks, assemble, define_D
+from jdfd.bench.torch_twin import TwinNetworks, VGG16Features, assemble, define_D
 from jdfd.bench.transfer import load_torch
 from jdfd.config import PARTS, ModelConfig
+from jdfd.training.vgg16_layers import DEFAULT_LAYER_WEIGHTS
 
 LAMBDA_FEAT = 10.0
 LAMBDA_L1 = 10.0
+LAMBDA_VGG = 0.17  # TrainConfig.lambda_vgg (tests/test_bench.py compares the losses)
 LR, BETAS = 2e-4, (0.5, 0.999)
 
 
@@ -37,8 +39,10 @@ def _feature_matching(fake: list[list[torch.Tensor]], real: list[list[torch.Tens
 
 
 class TorchTrainer:
-    def __init__(self, cfg: ModelConfig, stage: str, device: torch.device, compile_: bool = False):
+    def __init__(self, cfg: ModelConfig, stage: str, device: torch.device, compile_: bool = False,
+                 perceptual: bool = False):
         self.cfg, self.stage, self.dev = cfg, stage, device
+        self.vgg = None
         nets = TwinNetworks(cfg)
         load_torch(nets, workload.synthetic_state({k: tuple(v.shape) for k, v in nets.state_dict().items()}))
         self.nets = nets.to(device).train()
@@ -60,6 +64,11 @@ class TorchTrainer:
             self.D = c(self.D_module)
             self.opt_g = torch.optim.Adam(list(nets.fm.parameters()) + list(nets.G.parameters()), LR, betas=BETAS)
             self.opt_d = torch.optim.Adam(D.parameters(), LR, betas=BETAS)
+            if perceptual:  # synthetic weights, the same as jdfd.bench.worker gives jdfd's VGG16
+                vgg = VGG16Features()
+                load_torch(vgg, workload.synthetic_state({k: tuple(v.shape) for k, v in vgg.state_dict().items()},
+                                                         seed=2))
+                self.vgg = c(vgg.to(device).eval())
         else:
             raise ValueError(f"stage must be stage1 or stage2, not {stage!r}")
 
@@ -117,6 +126,14 @@ class TorchTrainer:
         g_l1 = (fake - real).abs().mean()
         loss_g = g_gan + LAMBDA_FEAT * g_feat + LAMBDA_L1 * g_l1
         done("G_loss_forward")
+        out = {"loss_d": loss_d, "loss_g": loss_g}
+        if self.vgg is not None:
+            with torch.no_grad():
+                real_feats = self.vgg(real)
+            out["g_vgg"] = sum(w * (f - r).abs().mean()
+                               for w, f, r in zip(DEFAULT_LAYER_WEIGHTS, self.vgg(fake), real_feats))
+            loss_g = out["loss_g"] = loss_g + LAMBDA_VGG * out["g_vgg"]
+            done("VGG_forward")
         update(self.opt_g, loss_g, "G_")
         self.D_module.requires_grad_(True)
-        return {"loss_d": float(loss_d.item()), "loss_g": float(loss_g.item())}, parts
+        return {k: float(v.item()) for k, v in out.items()}, parts

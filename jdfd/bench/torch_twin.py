@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from jdfd.config import PARTS, PASTE_ORDER, ModelConfig
+from jdfd.training.vgg16_layers import BGR_MEAN, DEFAULT_TAPS, VGG16_LAYERS
 
 
 # ---------------------------------------------------------------------------- norms
@@ -229,6 +230,39 @@ class MultiscaleDiscriminator(nn.Module):
 
 def define_D(cfg: ModelConfig) -> MultiscaleDiscriminator:
     return MultiscaleDiscriminator(1 + cfg.output_channels, cfg.ndf, cfg.n_layers_d, cfg.num_d)
+
+
+class VGG16Features(nn.Module):
+    """``jdfd.training.perceptual.VGG16Features``: the taps of a frozen VGG16 on RGB in [-1, 1]."""
+
+    def __init__(self, taps: tuple[str, ...] = DEFAULT_TAPS):
+        super().__init__()
+        self.taps = taps
+        last = max(int(t[4]) * 10 + int(t[6]) for t in taps)  # "relu4_3" → 43: run no deeper than needed
+        self.plan: list[str] = []
+        for layer in VGG16_LAYERS:
+            if layer == "pool":
+                self.plan.append("pool")
+                continue
+            name, cin, cout = layer
+            if int(name[4]) * 10 + int(name[6]) > last:
+                break
+            setattr(self, name, nn.Conv2d(cin, cout, 3, padding=1))
+            self.plan.append(name)
+        self.requires_grad_(False)
+        self.register_buffer("mean", torch.tensor(BGR_MEAN).reshape(1, 3, 1, 1), persistent=False)
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        h = (x + 1.0) * 127.5
+        h = torch.cat([h[:, 2:3], h[:, 1:2], h[:, 0:1]], 1) - self.mean
+        feats = {}
+        for name in self.plan:
+            if name == "pool":
+                h = F.max_pool2d(h, 2, 2)
+            else:
+                h = F.relu(getattr(self, name)(h))
+                feats[f"relu{name[4:]}"] = h
+        return [feats[t] for t in self.taps]
 
 
 # ---------------------------------------------------------------------------- all of it

@@ -126,7 +126,11 @@ class JittorBackend:
 
         tc = TrainConfig(stage=stage, model=self.cfg.to_dict(), batch_size=batch_size, perceptual=perceptual,
                          steps=10**6, kernels=kernels)
-        vgg = PerceptualLoss(VGG16Features()) if perceptual and stage != "stage1" else None
+        vgg = None
+        if perceptual and stage != "stage1":  # synthetic weights, the same as the twin's
+            net = VGG16Features()
+            load_strict(net, workload.synthetic_state(_shapes(net), seed=2), "synthetic VGG16 weights")
+            vgg = PerceptualLoss(net)
         # the run folder is only written by fit(), which is never called here
         tr = Trainer(tc, Path(tempfile.gettempdir()) / "jdfd-bench-run", None, perceptual=vgg)
         load_strict(tr.nets, workload.synthetic_state(_shapes(tr.nets)), "synthetic weights")
@@ -197,8 +201,12 @@ def jittor_step_parts(tr, batch: dict) -> tuple[dict[str, float], dict[str, floa
         pred_real = [[t.detach() for t in scale] for scale in d.pop("_pred_real")]
         done("D_forward", list(d.values()) + [t for s in pred_real for t in s])
         update(tr.opt_d, d["loss_d"], "D_")
-        g = tr.g_losses(sketch, fake, real, pred_real)
+        g = tr.g_losses(sketch, fake, real, pred_real, perceptual=False)
         done("G_loss_forward", list(g.values()))
+        if tr.perceptual is not None and tr.cfg.lambda_vgg > 0:
+            g["g_vgg"] = tr.perceptual_loss(fake, real)
+            g["loss_g"] = g["loss_g"] + tr.cfg.lambda_vgg * g["g_vgg"]
+            done("VGG_forward", [g["loss_g"]])
         update(tr.opt_g, g["loss_g"], "G_")
         out = {**d, **g}
     tr.step += 1
@@ -280,10 +288,10 @@ class TorchBackend:
         with self.torch.no_grad():
             return workload.to_uint8_rgb(self._out(self.G(self._fm(codes))))
 
-    def trainer(self, stage: str, batch_size: int) -> Callable[[dict], dict]:
+    def trainer(self, stage: str, batch_size: int, perceptual: bool = False) -> Callable[[dict], dict]:
         from jdfd.bench.torch_train import TorchTrainer  # noqa: PLC0415
 
-        return TorchTrainer(self.cfg, stage, self.dev, self.compile).step
+        return TorchTrainer(self.cfg, stage, self.dev, self.compile, perceptual).step
 
     @staticmethod
     def step_parts(step: Callable) -> Callable[[dict], tuple[dict, dict]]:
@@ -357,7 +365,7 @@ def run_train(backend, cfg: ModelConfig, spec: dict) -> dict:
         for stage in ("stage1", "stage2"):
             name = f"train_{stage}"
             t0 = time.perf_counter()
-            step = backend.trainer(stage, b)
+            step = backend.trainer(stage, b, perceptual=spec.get("perceptual", False))
             res["setup_s"][name] = time.perf_counter() - t0
             res["first_s"][name], losses = _clock(step, batch)
             for _ in range(spec.get("warmup", 1)):

@@ -21,9 +21,11 @@ TRAIN_STAGES: tuple[str, ...] = ("train_stage1", "train_stage2")
 #: The parts a training step is clocked in (``train_stage1.forward`` …), in the order they run.
 TRAIN_PARTS: dict[str, tuple[str, ...]] = {
     "train_stage1": ("forward", "backward", "optimizer"),
-    "train_stage2": ("G_forward", "D_forward", "D_backward", "D_optimizer", "G_loss_forward", "G_backward",
-                     "G_optimizer"),
+    "train_stage2": ("G_forward", "D_forward", "D_backward", "D_optimizer", "G_loss_forward", "VGG_forward",
+                     "G_backward", "G_optimizer"),
 }
+#: Parts only some runs have (``jdfd bench --perceptual``).
+OPTIONAL_PARTS = {"VGG_forward"}
 
 
 def synthetic_sketches(n: int, size: int, seed: int = 0) -> np.ndarray:

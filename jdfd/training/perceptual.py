@@ -30,6 +30,13 @@ import numpy as np
 
 from jdfd import fetch
 from jdfd.runtime import jittor
+from jdfd.training.vgg16_layers import (  # noqa: F401  (re-exported: callers import them from here)
+    BGR_MEAN,
+    DEFAULT_LAYER_WEIGHTS,
+    DEFAULT_TAPS,
+    VGG16_CONVS,
+    VGG16_LAYERS,
+)
 
 jt = jittor()
 nn = jt.nn
@@ -50,22 +57,6 @@ SOURCE_ENV = "JDFD_VGG16_SOURCE"
 NPZ_NAME = "vgg16_imagenet_convs.npz"
 
 #: VGG16 "D" configuration: conv name, in channels, out channels; "pool" = 2x2/2 max pool.
-VGG16_LAYERS: tuple[tuple[str, int, int] | str, ...] = (
-    ("conv1_1", 3, 64), ("conv1_2", 64, 64), "pool",
-    ("conv2_1", 64, 128), ("conv2_2", 128, 128), "pool",
-    ("conv3_1", 128, 256), ("conv3_2", 256, 256), ("conv3_3", 256, 256), "pool",
-    ("conv4_1", 256, 512), ("conv4_2", 512, 512), ("conv4_3", 512, 512), "pool",
-    ("conv5_1", 512, 512), ("conv5_2", 512, 512), ("conv5_3", 512, 512), "pool",
-)
-VGG16_CONVS: tuple[tuple[str, int, int], ...] = tuple(layer for layer in VGG16_LAYERS if layer != "pool")
-
-#: Feature taps (after the last ReLU of each block), one per pix2pixHD loss weight.
-DEFAULT_TAPS: tuple[str, ...] = ("relu1_2", "relu2_2", "relu3_3", "relu4_3", "relu5_3")
-#: pix2pixHD ``VGGLoss`` weights: deep, semantic layers count most.
-DEFAULT_LAYER_WEIGHTS: tuple[float, ...] = (1.0 / 32, 1.0 / 16, 1.0 / 8, 1.0 / 4, 1.0)
-
-#: Caffe/Keras VGG16 preprocessing: per-channel mean of ImageNet in BGR order, 0-255 scale.
-BGR_MEAN: tuple[float, float, float] = (103.939, 116.779, 123.68)
 INPUT_CONVENTION = "BGR,0-255,minus-mean(103.939,116.779,123.68)"
 
 # A few entries of the published ImageNet VGG16 (Keras/Caffe BGR layout, OIHW here).

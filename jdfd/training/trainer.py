@@ -309,24 +309,28 @@ class Trainer:
         d_fake, d_real = losses.lsgan(pred_fake, False), losses.lsgan(pred_real, True)
         return {"d_fake": d_fake, "d_real": d_real, "loss_d": 0.5 * (d_fake + d_real), "_pred_real": pred_real}
 
-    def g_losses(self, sketch, fake, real, pred_real) -> dict:
+    def g_losses(self, sketch, fake, real, pred_real, perceptual: bool = True) -> dict:
+        """G's losses; ``perceptual=False`` leaves the VGG term out (``jdfd bench`` clocks it on its own)."""
         c = self.cfg
         pred_fake = self._D(jt.concat([sketch, fake], 1))
         out = {"g_gan": losses.lsgan(pred_fake, True),
                "g_feat": losses.feature_matching(pred_fake, pred_real, self.mcfg.n_layers_d),
                "g_l1": losses.l1(fake, real)}
         total = c.lambda_gan * out["g_gan"] + c.lambda_feat * out["g_feat"] + c.lambda_l1 * out["g_l1"]
-        if self.perceptual is not None and c.lambda_vgg > 0:
-            f, r = fake, real
-            if c.perceptual_size and c.perceptual_size < fake.shape[-1]:
-                size = (c.perceptual_size, c.perceptual_size)
-                f = jt.nn.interpolate(fake, size=size, mode="bilinear")
-                r = jt.nn.interpolate(real, size=size, mode="bilinear")
-            features = partial(self.runner.vgg, self.perceptual.vgg) if self.runner else None
-            out["g_vgg"] = self.perceptual(f, r, features)
+        if perceptual and self.perceptual is not None and c.lambda_vgg > 0:
+            out["g_vgg"] = self.perceptual_loss(fake, real)
             total = total + c.lambda_vgg * out["g_vgg"]
         out["loss_g"] = total
         return out
+
+    def perceptual_loss(self, fake, real):
+        """The VGG16 loss at ``perceptual_size``, on the kernels when the step runs on them."""
+        size = self.cfg.perceptual_size
+        if size and size < fake.shape[-1]:
+            fake = jt.nn.interpolate(fake, size=(size, size), mode="bilinear")
+            real = jt.nn.interpolate(real, size=(size, size), mode="bilinear")
+        features = partial(self.runner.vgg, self.perceptual.vgg) if self.runner else None
+        return self.perceptual(fake, real, features)
 
     def train_step(self, batch: dict) -> dict[str, float]:
         f = self._lr_factor(self.step)
