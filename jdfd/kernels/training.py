@@ -175,12 +175,12 @@ def _norm(layer, x, channels: int):
 
 
 class TrainingRunner:
-    """Runs the CE/FM networks' layer lists on blocked maps, differentiably (forward and backward).
+    """Runs the networks' layer lists on blocked maps, differentiably (forward and backward).
 
-    Convolutions are :func:`blocked_conv` (Winograd for 3×3 stride-1 layers of ≥ 16 channels);
-    BatchNorm, padding, ReLU and the residual adds are Jittor's own operators on the blocked
-    map; transposed convolutions still run on NCHW (converted in and out). A layer it does not
-    know raises ``NotImplementedError`` (CE and FM use none).
+    Convolutions are :func:`blocked_conv` (Winograd for 3×3 stride-1 layers of ≥ 16 channels) and
+    :func:`blocked_conv_transpose`; the norms, padding, activations and residual adds are Jittor's
+    own operators on the blocked map. A layer it does not know raises ``NotImplementedError``
+    (the jdfd networks use none).
     """
 
     def __init__(self, kernels, winograd: bool = True):
