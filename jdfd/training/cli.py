@@ -58,7 +58,8 @@ def add_parser(sub) -> None:
     t.add_argument("--init", help="stage II: the stage-I model folder (with banks) to start from")
     t.add_argument("--resume", action="store_true", help="continue from RUN/checkpoint.safetensors")
     t.add_argument("--steps", type=int, help="override the config's total steps")
-    t.add_argument("--max-steps", type=int, help="stop after this many more steps (resume later)")
+    t.add_argument("--max-steps", type=int, help="stop after this many more steps (resume later); "
+                   "`touch RUN/STOP` ends a running one after its current step, with a checkpoint")
     t.add_argument("--val-data", help="sketches for the sample grids (default: the training data)")
     t.add_argument("--val-photos", help="photos for the sample grids")
     t.add_argument("--limit", type=int, help="use only the first N training pairs")
