@@ -116,7 +116,7 @@ class JittorBackend:
         codes, _ = self.model.project(self.model.encode(sketches))
         return self.model.synthesize(codes)
 
-    # training: jdfd's own Trainer, perceptual loss off (the twin has no VGG) unless asked for
+    # training: jdfd's own Trainer, perceptual loss off unless asked for (--perceptual)
     def trainer(self, stage: str, batch_size: int, kernels: bool = True,
                 perceptual: bool = False) -> Callable[[dict], dict]:
         """``perceptual``: with the VGG16 perceptual loss as real runs have it (random weights: same time)."""

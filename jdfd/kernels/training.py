@@ -186,7 +186,7 @@ class TrainingRunner:
     def __init__(self, kernels, winograd: bool = True):
         self.kernels = kernels
         self.winograd = winograd
-        self._frozen: dict[tuple, tuple] = {}  # (frozen layer, geometry) → (packed weights, bias)
+        self._frozen: dict[tuple, tuple] = {}  # (frozen layer, geometry) → (packed, weights, bias)
 
     def run(self, module, x, channels: int):
         """``module(x)`` with ``x`` blocked (or NCHW at the first layer) → (blocked result, its channels)."""
@@ -261,11 +261,11 @@ class TrainingRunner:
                 h = h.reshape((n, cb, hh // 2, 2, ww // 2, 2, lanes)).max(dims=[3, 5])
                 continue
             conv = getattr(vgg, name)
-            w, ic = _weight_for(conv, h)
+            ic = max(conv.in_channels, BLOCK)  # as _weight_for pads it (h is blocked)
             geom = conv_geometry(conv, tuple(h.shape), self.winograd and ic >= BLOCK, ic)
             key = (id(conv), geom)
-            if key not in self._frozen:
-                w = w.stop_grad()
+            if key not in self._frozen:  # the weights never change: pad and pack them once
+                w = _weight_for(conv, h)[0].stop_grad()
                 packed = self.kernels.ops.dfd_pack(w, *geom).stop_grad()
                 jt.sync([w, packed])
                 self._frozen[key] = (packed, w, conv.bias.stop_grad())
