@@ -71,7 +71,9 @@ train() {  # train STAGE CONFIG RUN [args...]: run or resume; exit when MAX_STEP
 
 for split in train extra val; do
     n_photos=$(find "$PHOTOS/$split" -maxdepth 1 -type f | wc -l)
-    n_sketches=$(find "$S/$split" -maxdepth 1 -type f 2>/dev/null | wc -l)
+    # a missing folder (a new machine) counts as none: under pipefail, find's error would end the script
+    n_sketches=0
+    [ -d "$S/$split" ] && n_sketches=$(find "$S/$split" -maxdepth 1 -type f | wc -l)
     if [ "$n_sketches" -lt "$n_photos" ]; then
         echo "== sketchify v2: $PHOTOS/$split → $S/$split"
         $JDFD sketchify "$PHOTOS/$split" -o "$S/$split"
