@@ -443,3 +443,32 @@ def test_training_runner_runs_stage2s_networks_with_their_own_gradients(kernel_l
     for k, a, b in zip([k for k, _ in named] + ["input"], g0, g1):
         err, size = float(np.abs(a - b).max()), float(np.abs(a).max())
         assert err <= (1e-4 * scale if size <= 1e-4 * scale else 1e-4 * size), (k, err, size, scale)
+
+
+@pytest.mark.parametrize("weight_decay", [0.0, 0.01])
+def test_fused_adam_follows_jittors_adam(kernel_lib, weight_decay):
+    from jdfd.training.optim import FusedAdam  # noqa: PLC0415
+
+    shapes = [(40000,), (3, 5), (7, 16, 3, 3), (1,)]  # the first spans three of the op's 16K chunks
+
+    def run(opt_cls, **kw):
+        params = [_rand(*s, seed=i) for i, s in enumerate(shapes)]
+        frozen = _rand(4, seed=9).stop_grad()  # a frozen tensor is skipped, as by jt.nn.Adam
+        opt = opt_cls(params + [frozen], 1e-2, betas=(0.5, 0.999), weight_decay=weight_decay, **kw)
+        for step in range(3):
+            targets = [_rand(*s, seed=10 * step + i) for i, s in enumerate(shapes)]
+            opt.lr = 1e-2 * (1 - 0.2 * step)  # the Trainer changes lr between steps
+            opt.step(sum(((p - t) ** 2 * (1 + i)).sum() for i, (p, t) in enumerate(zip(params, targets))))
+        m = [pg_m.numpy() for pg_m in opt.param_groups[0]["m"][:len(shapes)]]
+        v = [pg_v.numpy() for pg_v in opt.param_groups[0]["values"][:len(shapes)]]
+        return [p.numpy() for p in params], m, v, frozen.numpy(), opt.n_step
+
+    fused, ref = run(FusedAdam, ops=kernel_lib.ops), run(jt.nn.Adam)
+    assert fused[4] == ref[4] == 3
+    np.testing.assert_array_equal(fused[3], ref[3])
+    for got, want in zip(fused[:3], ref[:3]):
+        for a, b in zip(got, want):
+            np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6 * np.abs(b).max())
+    # and the parameters moved (a step that did nothing would pass the comparison above only if Jittor's did too)
+    start = _rand(*shapes[0], seed=0).numpy()
+    assert np.abs(fused[0][0] - start).mean() > 1e-3

@@ -41,6 +41,7 @@ from jdfd.runtime import jittor
 from jdfd.tracking import Tracker
 from jdfd.training import losses
 from jdfd.training.data import AugmentConfig, PairDataset
+from jdfd.training.optim import adam
 from jdfd.training.watchdog import Watchdog
 from jdfd.weights import tensorfile
 from jdfd.weights.strict import load_strict, state_numpy
@@ -178,6 +179,9 @@ def _training_runner(cfg: TrainConfig):
 
 _warned: list = []  # the fallback warning is printed once per process
 
+#: The watchdog allows a process's first step this many times its limit (``JDFD_HANG_TIMEOUT``).
+FIRST_STEP_FACTOR = 4
+
 
 def _params(*modules) -> list:
     return [p for m in modules for p in m.parameters()]
@@ -206,9 +210,10 @@ class Trainer:
             self._load_init(Path(init))
         self.boxes = self.mcfg.boxes()
         self.runner = _training_runner(cfg)
+        ops = self.runner.kernels.ops if self.runner else None  # the fused Adam runs beside the kernels
         if cfg.stage == "stage1":
             self.trainable = [self.nets.encoders, self.nets.image_decoders]
-            self.opt_g = jt.nn.Adam(_params(*self.trainable), cfg.lr, betas=(cfg.beta1, cfg.beta2))
+            self.opt_g = adam(_params(*self.trainable), cfg.lr, (cfg.beta1, cfg.beta2), ops)
             self.D = None
         else:
             if data is not None and not data.has_photos:
@@ -221,8 +226,8 @@ class Trainer:
                     p.stop_grad()
                 self.trainable = [self.nets.fm, self.nets.G]
             self.D = define_D(self.mcfg)
-            self.opt_g = jt.nn.Adam(_params(*self.trainable), cfg.lr, betas=(cfg.beta1, cfg.beta2))
-            self.opt_d = jt.nn.Adam(_params(self.D), cfg.lr_d, betas=(cfg.beta1, cfg.beta2))
+            self.opt_g = adam(_params(*self.trainable), cfg.lr, (cfg.beta1, cfg.beta2), ops)
+            self.opt_d = adam(_params(self.D), cfg.lr_d, (cfg.beta1, cfg.beta2), ops)
             self.perceptual = perceptual
         self._broadcast()
         self._set_modes()
@@ -524,9 +529,13 @@ class Trainer:
         try:
             while self.step < end:
                 # a step waits on the other ranks in its all-reduces: allow far longer than a step takes
-                limit = None if slow_next else max(300.0, 50.0 * float(np.median(step_times[-50:])))
-                dog.phase(f"step {self.step + 1} (forward, backward and the all-reduces of every rank)",
-                          None if limit is None else min(limit, dog.timeout))
+                if not step_times:  # Jittor compiles the whole step: on a new machine's cold cache, beside
+                    limit = FIRST_STEP_FACTOR * dog.timeout  # other work, that took over 30 min
+                elif slow_next:
+                    limit = dog.timeout
+                else:
+                    limit = min(dog.timeout, max(300.0, 50.0 * float(np.median(step_times[-50:]))))
+                dog.phase(f"step {self.step + 1} (forward, backward and the all-reduces of every rank)", limit)
                 t0 = time.perf_counter()
                 batch = self.data.batch(self.step, self.cfg.batch_size, self.rank, self.world)
                 vals = self.train_step(batch)

@@ -22,8 +22,8 @@ import sys
 import time
 
 #: Default seconds a phase may last before the job is stopped; ``JDFD_HANG_TIMEOUT`` overrides.
-#: Generous, because the first steps include Jittor's compile (minutes on a cold cache) and
-#: a rank waits for rank 0 while it writes snapshots.
+#: Generous, because a rank waits for rank 0 while it writes snapshots; the first step, which
+#: compiles (minutes on a warm machine, over 30 on a new one), gets 4× (``trainer.FIRST_STEP_FACTOR``).
 DEFAULT_TIMEOUT = 1800.0
 
 
