@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -20,6 +21,8 @@ def test_kernels_load_wherever_jittor_has_onednn():
     if runtime.device() != "cpu" or not runtime.dnnl_active():
         assert kernels.load() is None and kernels.unavailable_reason()
         pytest.skip(kernels.unavailable_reason())
+    if kernels.load() is None and "AVX-512" in kernels.unavailable_reason():
+        pytest.skip(kernels.unavailable_reason())  # oneDNN would run them in its reference loops here
     assert kernels.load() is not None, kernels.unavailable_reason()
 
 
@@ -276,6 +279,32 @@ def test_big_winograd_layers_keep_one_plain_blocked_copy_for_every_batch(kernel_
         assert "wino" in kernel_lib.dfd_conv_impl(n, 32, 10, 10, 32, 3, 1, 0, 0, 0, 2)
     (packed,) = runner._packed.values()
     assert packed.shape[0] == 32 * 32 * 9  # the layer's own size, not 4x
+
+
+@pytest.mark.parametrize("impl,usable", [("jit:avx512_core", True), ("brg:avx512_core", True),
+                                         ("ref:any", False), ("", False)])
+def test_kernels_are_refused_where_onednn_has_only_reference_loops(impl, usable):
+    """On an AVX2-only CPU oneDNN runs the 16-channel blocked layout in its reference loops
+    ('ref:any'): a CI run there did not finish. Those machines must get Jittor's own layers."""
+    from jdfd.kernels import _reference_only  # noqa: PLC0415
+
+    asked = []
+    ops = SimpleNamespace(dfd_conv_impl=lambda *geom: asked.append(geom) or impl)
+    reason = _reference_only(ops)
+    assert (reason is None) == usable
+    assert asked and asked[0][10] == 0  # a direct convolution: Winograd is missing on more CPUs
+    if not usable:
+        assert "AVX-512" in reason
+
+
+@pytest.mark.parametrize("cpuinfo,has", [("flags\t: fpu avx2 avx512f avx512bw\n", True),
+                                         ("flags\t: fpu sse avx2 fma\n", False),
+                                         ("Features\t: fp asimd\n", True)])  # no flags: the probe decides
+def test_avx512_is_read_from_the_cpus_flags(monkeypatch, cpuinfo, has):
+    import jdfd.kernels as k  # noqa: PLC0415
+
+    monkeypatch.setattr(k, "Path", lambda _: SimpleNamespace(read_text=lambda: cpuinfo))
+    assert k._has_avx512() == has
 
 
 def test_kernels_run_from_short_lived_threads(kernel_lib):

@@ -14,8 +14,8 @@ replaced by a lazy ``dfd_unpack`` of it, so the weights are resident once.
 
 They are ordinary Jittor custom ops (``jt.compile_custom_ops``), compiled against
 the same oneDNN that Jittor itself uses. :func:`load` returns ``None`` with a
-reason when they cannot be used (CUDA, no oneDNN, no compiler); callers then fall
-back to Jittor's own operators.
+reason when they cannot be used (CUDA, no oneDNN, no compiler, a CPU without AVX-512);
+callers then fall back to Jittor's own operators.
 """
 
 from __future__ import annotations
@@ -42,6 +42,9 @@ def load() -> ModuleType | None:
         _state["reason"] = "the oneDNN kernels are for the CPU; on CUDA Jittor's own operators run"
     elif not dnnl_active():
         _state["reason"] = "Jittor runs without oneDNN here"
+    elif not _has_avx512():  # known before compiling: spare the compile
+        _state["reason"] = ("this CPU has no AVX-512: oneDNN has only its reference kernels for jdfd's "
+                            "16-channel blocked layout here")
     else:
         here = Path(__file__).parent
         files = [str(here / f"{s}.{ext}") for s in _SOURCES for ext in ("h", "cc")]
@@ -53,7 +56,33 @@ def load() -> ModuleType | None:
             _state["reason"] = f"compiling jdfd's oneDNN kernels failed: {e}"
             print(f"WARNING: {_state['reason']}\njdfd falls back to Jittor's own layers, about 2-3x slower.",
                   file=sys.stderr)
+            return None
+        slow = _reference_only(_state["ops"])
+        if slow:
+            _state["ops"], _state["reason"] = None, slow
     return _state["ops"]
+
+
+def _has_avx512() -> bool:
+    """False only where /proc/cpuinfo lists the CPU's flags without avx512f."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return True  # not Linux: the probe in _reference_only decides
+    flags = [line for line in text.splitlines() if line.startswith("flags")]
+    return not flags or "avx512f" in flags[0].split()
+
+
+def _reference_only(ops: ModuleType) -> str | None:
+    """Why the kernels would be slow here, or ``None``. oneDNN's fast convolutions on the
+    16-channel blocked layout need AVX-512; on an AVX2-only CPU (e.g. AMD Zen 3) it falls back
+    to its reference loops, hundreds of times slower than Jittor's own layers (a CI run on such
+    a machine did not finish a face in an hour)."""
+    impl = ops.dfd_conv_impl(1, 32, 32, 32, 32, 3, 1, 1, 1, 0, 0)  # a direct 3x3 conv, blocked in and out
+    if impl and not impl.startswith("ref"):
+        return None
+    return (f"oneDNN has only its reference kernels ({impl or 'none'}) for jdfd's 16-channel blocked layout "
+            "on this CPU: they need AVX-512")
 
 
 def unavailable_reason() -> str | None:
