@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import struct
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -48,8 +49,18 @@ def offline_run(folder: Path) -> tuple[Path, dict, list[dict]]:
     files = list(runs[0].glob("run-*.wandb"))
     assert len(files) == 1
     config, history = {}, []
-    records = wandb_records(files[0])
-    assert "exit" in {r.WhichOneof("record_type") for r in records}  # a finished run, complete for `wandb sync`
+    # a finished run, complete for `wandb sync`; wandb's service process may still be writing the
+    # file when finish() returns (seen under load: no records yet), so allow it a minute
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            records = wandb_records(files[0])
+        except Exception:  # noqa: BLE001  (a record cut off mid-write)
+            records = []
+        if "exit" in {r.WhichOneof("record_type") for r in records}:
+            break
+        assert time.monotonic() < deadline, "the offline run has no exit record"
+        time.sleep(0.5)
     for rec in records:
         kind = rec.WhichOneof("record_type")
         if kind == "run":
