@@ -76,8 +76,8 @@ def _has_avx512() -> bool:
 def _reference_only(ops: ModuleType) -> str | None:
     """Why the kernels would be slow here, or ``None``. oneDNN's fast convolutions on the
     16-channel blocked layout need AVX-512; on an AVX2-only CPU (e.g. AMD Zen 3) it falls back
-    to its reference loops, hundreds of times slower than Jittor's own layers (a CI run on such
-    a machine did not finish a face in an hour)."""
+    to its reference loops, far slower than Jittor's own layers (a CI run on such a machine
+    did not finish the tests in 90 minutes)."""
     impl = ops.dfd_conv_impl(1, 32, 32, 32, 32, 3, 1, 1, 1, 0, 0)  # a direct 3x3 conv, blocked in and out
     if impl and not impl.startswith("ref"):
         return None
