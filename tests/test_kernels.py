@@ -11,7 +11,7 @@ import pytest
 
 from jdfd import config, kernels, runtime
 from jdfd.config import PARTS
-from jdfd.kernels.blocked import BlockedRunner, from_blocked, to_blocked
+from jdfd.kernels.blocked import BLOCK, BlockedRunner, from_blocked, to_blocked
 
 jt = runtime.jittor()
 nn = jt.nn
@@ -21,8 +21,8 @@ def test_kernels_load_wherever_jittor_has_onednn():
     if runtime.device() != "cpu" or not runtime.dnnl_active():
         assert kernels.load() is None and kernels.unavailable_reason()
         pytest.skip(kernels.unavailable_reason())
-    if kernels.load() is None and "AVX-512" in kernels.unavailable_reason():
-        pytest.skip(kernels.unavailable_reason())  # oneDNN would run them in its reference loops here
+    if kernels.load() is None and "reference kernels" in kernels.unavailable_reason():
+        pytest.skip(kernels.unavailable_reason())  # a CPU with neither AVX-512 nor AVX2/SSE4.1 JIT kernels
     assert kernels.load() is not None, kernels.unavailable_reason()
 
 
@@ -33,6 +33,11 @@ def kernel_lib():
     return kernels.load()
 
 
+def _winograd(kernel_lib) -> bool:
+    """Whether oneDNN has Winograd here (AVX-512 only in oneDNN 2.x; elsewhere those layers run direct)."""
+    return "wino" in kernel_lib.dfd_conv_impl(1, 32, 10, 10, 32, 3, 1, 0, 0, 0, 1)
+
+
 def _rand(*shape, seed=0, scale=1.0):
     return jt.array((np.random.default_rng(seed).standard_normal(shape) * scale).astype(np.float32))
 
@@ -40,8 +45,9 @@ def _rand(*shape, seed=0, scale=1.0):
 def test_layout_round_trip_pads_lanes_with_zeros():
     x = _rand(2, 20, 5, 7)
     b = to_blocked(x)
-    assert tuple(b.shape) == (2, 2, 5, 7, 16)
-    assert np.all(b.numpy()[:, 1, :, :, 4:] == 0)
+    blocks = -(-20 // BLOCK)
+    assert tuple(b.shape) == (2, blocks, 5, 7, BLOCK)
+    assert np.all(b.numpy()[:, -1, :, :, 20 - (blocks - 1) * BLOCK:] == 0)
     np.testing.assert_array_equal(from_blocked(b, 20).numpy(), x.numpy())
 
 
@@ -71,7 +77,7 @@ def test_conv_matches_jittor(kernel_lib, case):
     got = from_blocked(y, c).numpy()
     assert got.shape == ref.shape
     np.testing.assert_allclose(got, ref, rtol=1e-4, atol=1e-4 * np.abs(ref).max())
-    assert np.all(y.numpy()[..., :, :, :, :][:, -1, :, :, (cout - 1) % 16 + 1:] == 0), "padding lanes must stay 0"
+    assert np.all(y.numpy()[..., :, :, :, :][:, -1, :, :, (cout - 1) % BLOCK + 1:] == 0), "padding lanes must stay 0"
 
 
 @pytest.mark.parametrize("k,p,op", [(4, 1, 0), (3, 1, 1)])
@@ -145,7 +151,7 @@ def test_norm_matches_jittor(kernel_lib, norm_kind, relu, pad, residual):
     else:
         y = runner.norm(layer, xb, c, relu=relu, pad=pad, residual=rb if residual else None)
     np.testing.assert_allclose(from_blocked(y, c).numpy(), ref.numpy(), rtol=1e-4, atol=1e-4)
-    assert np.all(y.numpy()[:, 1, :, :, c - 16:] == 0), "padding lanes must stay 0"
+    assert np.all(y.numpy()[:, -1, :, :, c - (-(-c // BLOCK) - 1) * BLOCK:] == 0), "padding lanes must stay 0"
 
 
 def test_kernels_check_their_inputs(kernel_lib):
@@ -233,7 +239,10 @@ def test_transposed_convs_of_the_real_configurations_split_into_phases():
 
 @pytest.mark.parametrize("size,copies", [(34, 1), (10, 2)])
 def test_batch_sizes_share_a_packed_copy_when_the_layout_is_the_same(kernel_lib, size, copies):
-    # at 34×34 (a compact res block) oneDNN picks one Winograd variant for batch 1 and 4, at 10×10 two
+    # at 34×34 (a compact res block) oneDNN picks one Winograd variant for batch 1 and 4, at 10×10 two;
+    # direct convolutions (no Winograd on this CPU) have one layout for every batch
+    if not _winograd(kernel_lib):
+        copies = 1
     layer = nn.Conv(192, 192, 3) if size == 34 else nn.Conv(32, 32, 3)
     runner = BlockedRunner(kernel_lib)
     for n in (1, 4):
@@ -258,7 +267,8 @@ def test_packed_layers_give_their_own_weights_back_exactly(kernel_lib, monkeypat
     y, c = runner.conv(layer, to_blocked(x), layer.in_channels)
     np.testing.assert_allclose(from_blocked(y, c).numpy(), ref, rtol=1e-4, atol=1e-4)
     (geom,) = [g for (_, g) in runner._packed_for]
-    assert kernel_lib.dfd_conv_weights_reorderable(*geom) == (case != "winograd")  # Winograd's is transformed
+    transformed = case == "winograd" and _winograd(kernel_lib)  # Winograd's inference weights are transformed
+    assert kernel_lib.dfd_conv_weights_reorderable(*geom) == (not transformed)
     assert layer.weight is var  # the same Var (an optimiser or another holder sees the same weights)
     np.testing.assert_array_equal(layer.weight.numpy(), w0)  # read back: the same bits
     np.testing.assert_array_equal(layer(x).numpy(), ref)
@@ -269,6 +279,8 @@ def test_packed_layers_give_their_own_weights_back_exactly(kernel_lib, monkeypat
 def test_big_winograd_layers_keep_one_plain_blocked_copy_for_every_batch(kernel_lib, monkeypatch):
     import jdfd.kernels.blocked as blocked  # noqa: PLC0415
 
+    if not _winograd(kernel_lib):
+        pytest.skip("oneDNN has no Winograd convolution on this CPU")
     monkeypatch.setattr(blocked, "WINOGRAD_PACK_MAX_BYTES", 0)
     layer = nn.Conv(32, 32, 3)  # at 10×10 the pre-transformed layout differs between batch 1 and 4 (see above)
     runner = BlockedRunner(kernel_lib)
@@ -285,7 +297,8 @@ def test_big_winograd_layers_keep_one_plain_blocked_copy_for_every_batch(kernel_
                                          ("ref:any", False), ("", False)])
 def test_kernels_are_refused_where_onednn_has_only_reference_loops(impl, usable):
     """On an AVX2-only CPU oneDNN runs the 16-channel blocked layout in its reference loops
-    ('ref:any'): a CI run there did not finish. Those machines must get Jittor's own layers."""
+    ('ref:any'): a CI run there did not finish. Where the layout jdfd picks still has only those,
+    the machine must get Jittor's own layers."""
     from jdfd.kernels import _reference_only  # noqa: PLC0415
 
     asked = []
@@ -294,7 +307,20 @@ def test_kernels_are_refused_where_onednn_has_only_reference_loops(impl, usable)
     assert (reason is None) == usable
     assert asked and asked[0][10] == 0  # a direct convolution: Winograd is missing on more CPUs
     if not usable:
-        assert "AVX-512" in reason
+        assert "reference kernels" in reason
+
+
+@pytest.mark.parametrize("forced,want", [("", None), ("8", 8), ("16", 16)])
+def test_the_block_follows_the_cpu_unless_forced(monkeypatch, forced, want):
+    import jdfd.kernels as k  # noqa: PLC0415
+
+    monkeypatch.setenv("JDFD_KERNEL_BLOCK", forced)
+    for avx512, natural in ((True, 16), (False, 8)):
+        monkeypatch.setattr(k, "_has_avx512", lambda a=avx512: a)
+        assert k.block() == (want or natural)
+    monkeypatch.setenv("JDFD_KERNEL_BLOCK", "4")
+    with pytest.raises(ValueError, match="8 or 16"):
+        k.block()
 
 
 @pytest.mark.parametrize("cpuinfo,has", [("flags\t: fpu avx2 avx512f avx512bw\n", True),
@@ -303,8 +329,16 @@ def test_kernels_are_refused_where_onednn_has_only_reference_loops(impl, usable)
 def test_avx512_is_read_from_the_cpus_flags(monkeypatch, cpuinfo, has):
     import jdfd.kernels as k  # noqa: PLC0415
 
+    monkeypatch.delenv("ONEDNN_MAX_CPU_ISA", raising=False)
+    monkeypatch.delenv("DNNL_MAX_CPU_ISA", raising=False)
     monkeypatch.setattr(k, "Path", lambda _: SimpleNamespace(read_text=lambda: cpuinfo))
     assert k._has_avx512() == has
+    # oneDNN capped below AVX-512 has no AVX-512 kernels, whatever the CPU; capped at it or above, the CPU decides
+    for var in ("ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA"):
+        for cap, capped_has in (("avx2", False), ("SSE41", False), ("AVX512_CORE", has), ("ALL", has)):
+            monkeypatch.setenv(var, cap)
+            assert k._has_avx512() == capped_has, (var, cap)
+        monkeypatch.delenv(var)
 
 
 def test_kernels_run_from_short_lived_threads(kernel_lib):
@@ -431,7 +465,7 @@ def test_blocked_conv_transpose_gradients_match_jittors(kernel_lib, cin, cout, k
 
 def _plain(maps: list) -> list:
     """Maps left blocked (whole blocks of channels) as N×C×H×W."""
-    return [from_blocked(m, m.shape[1] * 16) if m.ndim == 5 else m for m in maps]
+    return [from_blocked(m, m.shape[1] * BLOCK) if m.ndim == 5 else m for m in maps]
 
 
 @pytest.mark.parametrize("net", ["G", "D", "vgg"])

@@ -1,7 +1,7 @@
 """FM and IS on oneDNN's blocked layout with jdfd's own kernels (:mod:`jdfd.kernels`).
 
 Walks the model's own layer lists (same weight Vars) and evaluates them on
-N×⌈C/16⌉×H×W×16 maps:
+N×⌈C/B⌉×H×W×B maps (B = :data:`BLOCK` channels, 16 or 8 by the CPU):
 
 - every convolution is ``dfd_conv`` with its weights packed once (``dfd_pack``) and
   kept, Winograd for the 3×3 stride-1 ones;
@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import numpy as np
 
+from jdfd.kernels import block
 from jdfd.networks.blocks import DecoderBlock, EncoderBlock, ResnetBlock, SampleStatBatchNorm
 from jdfd.runtime import jittor
 
 jt = jittor()
 nn = jt.nn
 
-BLOCK = 16
+BLOCK = block()  # the compiled kernels' DFD_BLOCK (jdfd.kernels.load checks they agree)
 #: Winograd's inference layout keeps the weights pre-transformed, 4× their size (and the paper's
 #: generator alone has 0.5 GB of 3×3 weights). Where that copy would be larger than this, the layer
 #: runs Winograd as oneDNN does for training instead: weights in the plain blocked layout, the size of
@@ -31,7 +32,7 @@ WINOGRAD_PACK_MAX_BYTES = 8 * 2**20
 
 
 def to_blocked(x):
-    """N×C×H×W → N×⌈C/16⌉×H×W×16, zero lanes past C (oneDNN needs them zero)."""
+    """N×C×H×W → N×⌈C/B⌉×H×W×B, zero lanes past C (oneDNN needs them zero)."""
     n, c, h, w = x.shape
     cb = -(-c // BLOCK)
     if cb * BLOCK != c:
@@ -40,7 +41,7 @@ def to_blocked(x):
 
 
 def from_blocked(x, channels: int | None):
-    """N×⌈C/16⌉×H×W×16 → N×C×H×W; a map that is already plain (N×C×H×W) is returned as it is."""
+    """N×⌈C/B⌉×H×W×B → N×C×H×W; a map that is already plain (N×C×H×W) is returned as it is."""
     if x.ndim == 4:
         return x
     n, cb, h, w, _ = x.shape
@@ -177,8 +178,8 @@ class BlockedRunner:
         """A stride-1 convolution with few outputs, on its input split into four phases → plain N×C×H×W.
 
         The generator's last layer makes 3 channels, so in the 16-lane layout 13 of every 16
-        output lanes would be computed for nothing. On the input's four phases (space-to-depth,
-        written by the ``dfd_norm`` before it) the same convolution is one with 4× the inputs,
+        output lanes would be computed for nothing (5 of 8 in the 8-lane one). On the input's four
+        phases (space-to-depth, written by the ``dfd_norm`` before it) the same convolution is one with 4× the inputs,
         a kernel about half as wide and the four output phases as 4×3 outputs: the same
         products and sums, about a third of the work. The phases are interleaved back here.
         """
@@ -220,7 +221,11 @@ class BlockedRunner:
         if not isinstance(layer, nn.Conv):
             return False
         k = layer.kernel_size
-        return (layer.out_channels * 4 <= BLOCK and k[0] == k[1] and k[0] % 2 == 1
+        lanes = lambda c: -(-c // BLOCK) * BLOCK  # noqa: E731
+        kc = k[0] // 2 + 1
+        # output lanes × taps per output pixel: four phases of a quarter of the pixels each, against one map
+        fewer = lanes(4 * layer.out_channels) * kc * kc < lanes(layer.out_channels) * k[0] * k[0]
+        return (fewer and k[0] == k[1] and k[0] % 2 == 1
                 and tuple(layer.stride) == (1, 1) and tuple(layer.padding) == (0, 0) and layer.groups == 1
                 and tuple(layer.dilation) == (1, 1) and size[0] % 2 == 0 and size[1] % 2 == 0)
 

@@ -101,7 +101,7 @@ void DfdConvBwdDataOp::infer_shape() {
     ASSERT(s.size() == 4 && s[0] == g.oc && s[1] == g.ic && s[2] == g.k && s[3] == g.k)
         << "dfd_conv_bwd_data: weights" << s << "do not match" << g.key();
     ASSERT(dy->dtype() == ns_float32 && w->dtype() == ns_float32);
-    dx->set_shape(NanoVector(g.n, (g.ic + 15) / 16, g.ih, g.iw, 16));
+    dx->set_shape(NanoVector(g.n, dfd_blocks(g.ic), g.ih, g.iw, DFD_BL));
 }
 
 void DfdConvBwdDataOp::run() {

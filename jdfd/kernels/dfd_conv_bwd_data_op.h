@@ -5,7 +5,7 @@
 
 namespace jittor {
 
-// dx (N×ceil(ic/16)×ih×iw×16) from dy (N×ceil(oc/16)×oh×ow×16) and the layer's own weights w (oc×ic×k×k).
+// dx (N×ceil(ic/BL)×ih×iw×BL) from dy (N×ceil(oc/BL)×oh×ow×BL) and the layer's own weights w (oc×ic×k×k).
 struct DfdConvBwdDataOp : Op {
     Var *dy, *w, *dx;
     DfdGeom g;

@@ -36,6 +36,8 @@ void dfd_record(const std::string& what, double seconds) {
     t.second += seconds;
 }
 
+int dfd_block() { return DFD_BL; }
+
 string dfd_kernel_profile(int on) {
     std::ostringstream ss;
     for (auto& kv : times) ss << kv.first << '\t' << kv.second.first << '\t' << kv.second.second << '\n';
@@ -58,8 +60,8 @@ DfdDescs dfd_descs(const DfdGeom& g) {
     d.strides = {g.stride, g.stride};
     d.pad_l = {g.pad_l, g.pad_l};
     d.pad_r = {g.pad_r, g.pad_r};
-    d.src = memory::desc(src, dt::f32, g.plain_src ? tag::nchw : tag::nChw16c);
-    d.dst = memory::desc(dst, dt::f32, tag::nChw16c);
+    d.src = memory::desc(src, dt::f32, g.plain_src ? tag::nchw : dfd_blocked_tag());
+    d.dst = memory::desc(dst, dt::f32, dfd_blocked_tag());
     d.weights_any = memory::desc(d.weights_dims, dt::f32, tag::any);
     d.bias = memory::desc(bias, dt::f32, tag::x);
     return d;
@@ -157,14 +159,14 @@ DfdConvOp::DfdConvOp(Var* x, Var* w, Var* b, int n, int ic, int ih, int iw, int 
 void DfdConvOp::infer_shape() {
     auto& s = x->shape;
     bool ok = g.plain_src ? s.size() == 4 && s[0] == g.n && s[1] == g.ic && s[2] == g.ih && s[3] == g.iw
-                          : s.size() == 5 && s[0] == g.n && s[1] == (g.ic + 15) / 16 && s[2] == g.ih && s[3] == g.iw && s[4] == 16;
+                          : dfd_is_blocked(s, g.n, g.ic, g.ih, g.iw);
     ASSERT(ok)
         << "dfd_conv: input" << s << "does not match the geometry" << g.key();
     auto& e = dfd_conv_entry(g);
     ASSERT(w->num * 4 == (int64)e.weights.get_size()) << "dfd_conv: weights not packed for" << g.key();
     ASSERT(b->num == g.oc);
     ASSERT(x->dtype() == ns_float32 && w->dtype() == ns_float32 && b->dtype() == ns_float32);
-    y->set_shape(NanoVector(g.n, (g.oc + 15) / 16, g.oh(), g.ow(), 16));
+    y->set_shape(NanoVector(g.n, dfd_blocks(g.oc), g.oh(), g.ow(), DFD_BL));
 }
 
 void DfdConvOp::run() {

@@ -1,4 +1,4 @@
-// Convolution / transposed convolution on nChw16c activations with pre-packed weights.
+// Convolution / transposed convolution on blocked (nChw16c or nChw8c) activations with pre-packed weights.
 #pragma once
 #include "op.h"
 #include "dfd_dnnl.h"
@@ -8,7 +8,7 @@ namespace jittor {
 struct DfdConvOp : Op {
     Var *x, *w, *b, *y;
     DfdGeom g;
-    // x: N×ceil(ic/16)×ih×iw×16 (or N×ic×ih×iw with plain_src); w: weights packed by dfd_pack with the same geometry; b: (oc,)
+    // x: N×ceil(ic/BL)×ih×iw×BL (or N×ic×ih×iw with plain_src); w: weights packed by dfd_pack with the same geometry; b: (oc,)
     DfdConvOp(Var* x, Var* w, Var* b, int n, int ic, int ih, int iw, int oc, int k, int stride, int pad_l, int pad_r, int transposed, int algo, int plain_src=0);
     const char* name() const override { return "dfd_conv"; }
     void infer_shape() override;
@@ -24,6 +24,10 @@ string dfd_conv_impl(int n, int ic, int ih, int iw, int oc, int k, int stride, i
 // (e.g. the same layer at batch 1 and 4) can share one packed copy.
 // @pyjt(dfd_conv_weights_layout)
 string dfd_conv_weights_layout(int n, int ic, int ih, int iw, int oc, int k, int stride, int pad_l, int pad_r, int transposed, int algo, int plain_src=0);
+
+// Channels per block of the activation layout these kernels were built for (16 or 8).
+// @pyjt(dfd_block)
+int dfd_block();
 
 // Turns kernel timing on (1) or off (0); returns the times so far ("kernel<TAB>calls<TAB>seconds" lines) and clears them.
 // @pyjt(dfd_kernel_profile)

@@ -1,7 +1,8 @@
 // Shared oneDNN state for jdfd's blocked-layout convolutions (see jdfd/kernels/__init__.py).
 //
-// Activations are kept in oneDNN's nChw16c layout between layers, so no convolution
-// reorders its input or output; weights are reordered once ("packed") and kept.
+// Activations are kept in oneDNN's channel-blocked layout between layers (nChw16c, or nChw8c where
+// the CPU has no AVX-512: DFD_BLOCK, set by jdfd/kernels/__init__.py), so no convolution reorders its
+// input or output; weights are reordered once ("packed") and kept.
 // Primitives are created once per geometry and cached for the life of the process.
 #pragma once
 #include <dnnl.hpp>
@@ -10,7 +11,19 @@
 
 #include "var.h"
 
+#ifndef DFD_BLOCK
+#define DFD_BLOCK 16
+#endif
+
 namespace jittor {
+
+// Channels per block of the activation layout: oneDNN's fast kernels want 16 on AVX-512, 8 on AVX2.
+constexpr int DFD_BL = DFD_BLOCK;
+static_assert(DFD_BL == 8 || DFD_BL == 16, "DFD_BLOCK must be 8 or 16");
+inline dnnl::memory::format_tag dfd_blocked_tag() {
+    return DFD_BL == 16 ? dnnl::memory::format_tag::nChw16c : dnnl::memory::format_tag::nChw8c;
+}
+inline int64_t dfd_blocks(int64_t channels) { return (channels + DFD_BL - 1) / DFD_BL; }
 
 struct DfdGeom {
     int n, ic, ih, iw, oc, k, stride, pad_l, pad_r, transposed, algo;
@@ -20,7 +33,7 @@ struct DfdGeom {
     std::string key() const;
 };
 
-// A geometry's memory descriptors: src plain (plain_src) or nChw16c, dst nChw16c, weights "any"
+// A geometry's memory descriptors: src plain (plain_src) or blocked, dst blocked, weights "any"
 // (oneDNN picks), bias; and its strides and paddings.
 struct DfdDescs {
     dnnl::memory::desc src, dst, weights_any, bias;
@@ -46,9 +59,12 @@ struct DfdGradEntry {
 
 DfdGradEntry& dfd_grad_entry(const DfdGeom& g);
 
-// A backward op's blocked operand must be N×ceil(C/16)×H×W×16 of its geometry.
+// A blocked operand must be N×ceil(C/BL)×H×W×BL of its geometry.
+inline bool dfd_is_blocked(const NanoVector& s, int n, int c, int h, int w) {
+    return s.size() == 5 && s[0] == n && s[1] == dfd_blocks(c) && s[2] == h && s[3] == w && s[4] == DFD_BL;
+}
 inline void dfd_check_blocked(const NanoVector& s, int n, int c, int h, int w, const char* what, const DfdGeom& g) {
-    ASSERT(s.size() == 5 && s[0] == n && s[1] == (c + 15) / 16 && s[2] == h && s[3] == w && s[4] == 16)
+    ASSERT(dfd_is_blocked(s, n, c, h, w))
         << what << s << "does not match the geometry" << g.key();
 }
 // One backward primitive at a time (they share one scratchpad); returns the scratchpad, grown to bytes.

@@ -17,20 +17,20 @@ DfdNormOp::DfdNormOp(Var* x, Var* gamma, Var* beta, Var* res, int channels, int 
 
 void DfdNormOp::infer_shape() {
     auto& s = x->shape;
-    int64 cb = (channels + 15) / 16, f = shuffle ? 2 : 1;
-    ASSERT(s.size() == 5 && s[4] == 16 && s[1] == cb * f * f) << "dfd_norm: input" << s << "for" << channels
+    int64 cb = dfd_blocks(channels), f = shuffle ? 2 : 1;
+    ASSERT(s.size() == 5 && s[4] == DFD_BL && s[1] == cb * f * f) << "dfd_norm: input" << s << "for" << channels
         << "channels" << (shuffle ? "in 4 phases" : "");
     ASSERT(x->dtype() == ns_float32 && gamma->dtype() == ns_float32 && beta->dtype() == ns_float32);
     ASSERT(gamma->num == channels && beta->num == channels);
-    NanoVector out(s[0], cb, s[2] * f, s[3] * f, 16);
+    NanoVector out(s[0], cb, s[2] * f, s[3] * f, DFD_BL);
     ASSERT(!has_res || res->shape == out) << "dfd_norm: residual" << res->shape << "vs" << out;
     ASSERT(pad < out[2] && pad < out[3]) << "dfd_norm: reflection pad" << pad << "too large for" << out;
     int64 oh = out[2] + 2 * pad, ow = out[3] + 2 * pad;
     if (unshuffle) {
         ASSERT(oh % 2 == 0 && ow % 2 == 0) << "dfd_norm: cannot split an odd map" << oh << "x" << ow << "into phases";
-        y->set_shape(NanoVector(out[0], cb * 4, oh / 2, ow / 2, 16));
+        y->set_shape(NanoVector(out[0], cb * 4, oh / 2, ow / 2, DFD_BL));
     } else {
-        y->set_shape(NanoVector(out[0], cb, oh, ow, 16));
+        y->set_shape(NanoVector(out[0], cb, oh, ow, DFD_BL));
     }
 }
 
@@ -41,9 +41,9 @@ static inline int64 reflect(int64 i, int64 n) {
 }
 
 template <bool RELU, bool RES>
-static inline void apply16(const float* in, const float* sc, const float* sh, const float* r, float* out) {
+static inline void apply_block(const float* in, const float* sc, const float* sh, const float* r, float* out) {
     #pragma omp simd
-    for (int c = 0; c < 16; c++) {
+    for (int c = 0; c < DFD_BL; c++) {
         float v = in[c] * sc[c] + sh[c];
         if (RELU) v = std::max(v, 0.f);
         if (RES) v += r[c];
@@ -60,8 +60,8 @@ static void apply_row(const float* const* src, int64 W, int64 P, int64 step, con
     const int64 OW = W + 2 * P;
     for (int64 ow = 0; ow < OW; ow++) {
         int64 w = reflect(ow - P, W);
-        const float* in = src[w % step] + (w / step) * 16;
-        apply16<RELU, RES>(in, sc, sh, RES ? rrow + w * 16 : nullptr, dst[ow % ostep] + (ow / ostep) * 16);
+        const float* in = src[w % step] + (w / step) * DFD_BL;
+        apply_block<RELU, RES>(in, sc, sh, RES ? rrow + w * DFD_BL : nullptr, dst[ow % ostep] + (ow / ostep) * DFD_BL);
     }
 }
 
@@ -77,47 +77,48 @@ void DfdNormOp::run() {
     const float* bp = beta->ptr<float32>();
     float* yp = y->ptr<float32>();
     // Padding lanes (ch >= channels) get scale 0 and shift 0, so they stay zero as oneDNN requires.
-    std::vector<float> scale(N * CB * 16, 0.f), shift(N * CB * 16, 0.f);
+    constexpr int BL = DFD_BL;
+    std::vector<float> scale(N * CB * BL, 0.f), shift(N * CB * BL, 0.f);
     if (!norm) {
         for (int64 b = 0; b < N * CB; b++)
-            for (int c = 0; c < 16; c++) {
-                int64 ch = (b % CB) * 16 + c;
-                if (ch < channels) scale[b * 16 + c] = gp[ch], shift[b * 16 + c] = bp[ch];
+            for (int c = 0; c < BL; c++) {
+                int64 ch = (b % CB) * BL + c;
+                if (ch < channels) scale[b * BL + c] = gp[ch], shift[b * BL + c] = bp[ch];
             }
     } else {
         // Row sums of the input as stored (double, in parallel), then per channel over its rows
         // (and its four phases): mean, E[x²], var = max(E[x²] - mean², 0), the layers' own formula.
         const int64 rows = N * XB * XH;
-        std::vector<double> part(rows * 32);
+        std::vector<double> part(rows * 2 * BL);  // per row: BL sums, then BL sums of squares
         #pragma omp parallel for schedule(static)
         for (int64 r = 0; r < rows; r++) {
-            const float* row = xp + r * XW * 16;
-            double s[16] = {0}, q[16] = {0};
+            const float* row = xp + r * XW * BL;
+            double s[BL] = {0}, q[BL] = {0};
             for (int64 w = 0; w < XW; w++) {
                 #pragma omp simd
-                for (int c = 0; c < 16; c++) {
-                    double v = row[w * 16 + c];
+                for (int c = 0; c < BL; c++) {
+                    double v = row[w * BL + c];
                     s[c] += v;
                     q[c] += v * v;
                 }
             }
-            for (int c = 0; c < 16; c++) part[r * 32 + c] = s[c], part[r * 32 + 16 + c] = q[c];
+            for (int c = 0; c < BL; c++) part[r * 2 * BL + c] = s[c], part[r * 2 * BL + BL + c] = q[c];
         }
         const double inv = 1.0 / double(H * W);
         for (int64 n = 0; n < N; n++)
             for (int64 cb = 0; cb < CB; cb++)
-                for (int c = 0; c < 16; c++) {
+                for (int c = 0; c < BL; c++) {
                     double s = 0, q = 0;
                     for (int64 ph = 0; ph < f * f; ph++) {
-                        const double* pr = &part[((n * XB + ph * CB + cb) * XH) * 32];
-                        for (int64 h = 0; h < XH; h++) s += pr[h * 32 + c], q += pr[h * 32 + 16 + c];
+                        const double* pr = &part[((n * XB + ph * CB + cb) * XH) * 2 * BL];
+                        for (int64 h = 0; h < XH; h++) s += pr[h * 2 * BL + c], q += pr[h * 2 * BL + BL + c];
                     }
-                    int64 ch = cb * 16 + c, b = n * CB + cb;
+                    int64 ch = cb * BL + c, b = n * CB + cb;
                     float mean = float(s * inv), var = std::max(float(q * inv) - mean * mean, 0.f);
                     float g = ch < channels ? gp[ch] : 0.f, bt = ch < channels ? bp[ch] : 0.f;
                     float sc = g / std::sqrt(var + float(eps));
-                    scale[b * 16 + c] = sc;
-                    shift[b * 16 + c] = bt - mean * sc;
+                    scale[b * BL + c] = sc;
+                    shift[b * BL + c] = bt - mean * sc;
                 }
     }
     const int mode = (relu ? 1 : 0) + (has_res ? 2 : 0);
@@ -128,18 +129,18 @@ void DfdNormOp::run() {
         const float* src[2];
         for (int64 pw = 0; pw < f; pw++) {
             int64 ph = shuffle ? (h % 2) * 2 + pw : 0;
-            src[pw] = xp + (((n * XB + ph * CB + cb) * XH) + h / f) * XW * 16;
+            src[pw] = xp + (((n * XB + ph * CB + cb) * XH) + h / f) * XW * BL;
         }
-        const float* rrow = rp ? rp + (b * H + h) * W * 16 : nullptr;
+        const float* rrow = rp ? rp + (b * H + h) * W * BL : nullptr;
         // Output row r % OH; split into phases, its even and odd columns go to two rows of two phases.
         float* out[2];
         const int64 oh = r % OH, of = unshuffle ? 2 : 1;
         for (int64 pw = 0; pw < of; pw++) {
             int64 ph = unshuffle ? (oh % 2) * 2 + pw : 0;
-            out[pw] = yp + (((n * CB * of * of + ph * CB + cb) * (OH / of)) + oh / of) * (OW / of) * 16;
+            out[pw] = yp + (((n * CB * of * of + ph * CB + cb) * (OH / of)) + oh / of) * (OW / of) * BL;
         }
-        const float* sc = &scale[b * 16];
-        const float* sh = &shift[b * 16];
+        const float* sc = &scale[b * BL];
+        const float* sh = &shift[b * BL];
         switch (mode) {
             case 0: apply_row<false, false>(src, W, P, f, sc, sh, rrow, out, of); break;
             case 1: apply_row<true, false>(src, W, P, f, sc, sh, rrow, out, of); break;

@@ -1,4 +1,4 @@
-// Per-sample, per-channel normalisation on nChw16c maps, fused with ReLU, a residual add
+// Per-sample, per-channel normalisation on blocked (nChw16c or nChw8c) maps, fused with ReLU, a residual add
 // and reflection padding of the output (instance norm and the FM decoders' sample-statistics BN).
 #pragma once
 #include "op.h"

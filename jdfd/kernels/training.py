@@ -1,6 +1,6 @@
 """Training on oneDNN's blocked layout: differentiable convolutions and the networks run on them.
 
-``blocked_conv(kernels, layer, x)`` runs an ``nn.Conv`` on an N×⌈C/16⌉×H×W×16 map (see
+``blocked_conv(kernels, layer, x)`` runs an ``nn.Conv`` on an N×⌈C/B⌉×H×W×B map (see
 :mod:`jdfd.kernels.blocked`) with ``dfd_conv`` forward and ``dfd_conv_bwd_data`` /
 ``dfd_conv_bwd_weights`` backward, so a chain of such layers never reorders its
 activations, which Jittor's own ``mkl_conv*`` operators do on every call, forward and
@@ -87,7 +87,7 @@ class _FrozenConv(jt.Function):
 
 
 def blocked_conv_transpose(kernels, layer, x):
-    """``layer(x)`` for an ``nn.ConvTranspose`` with ``x`` (N×⌈C/16⌉×h×w×16) and the result blocked."""
+    """``layer(x)`` for an ``nn.ConvTranspose`` with ``x`` (N×⌈C/B⌉×h×w×B) and the result blocked."""
     k, s, p, op = layer.kernel_size[0], layer.stride[0], layer.padding[0], layer.output_padding[0]
     if layer.groups != 1 or layer.dilation[0] != 1 or layer.kernel_size[0] != layer.kernel_size[1] or op > p:
         raise ValueError("blocked_conv_transpose: square kernels, no groups or dilation, output_padding ≤ padding")
@@ -103,8 +103,8 @@ def blocked_conv_transpose(kernels, layer, x):
 
 
 def _weight_for(layer, x) -> tuple:
-    """(weights, their input channels) for ``layer`` on ``x``. A blocked input of fewer than 16 channels
-    (an image, image + sketch) reads as one full block: the weights get zero input channels up to 16,
+    """(weights, their input channels) for ``layer`` on ``x``. A blocked input of fewer than B channels
+    (an image, image + sketch) reads as one full block: the weights get zero input channels up to B,
     because oneDNN has only its slow reference kernels for a partly filled block there."""
     w, ic = layer.weight, layer.in_channels
     if x.ndim == 5 and ic < BLOCK:
@@ -113,11 +113,23 @@ def _weight_for(layer, x) -> tuple:
     return w, ic
 
 
+_slow_plain: dict[tuple, bool] = {}
+
+
+def _plain_weights_grad_is_slow(kernels, geom: tuple) -> bool:
+    """Whether oneDNN has only its reference loops for the weight gradient of ``geom`` (a plain input)."""
+    if geom not in _slow_plain:
+        _slow_plain[geom] = kernels.dfd_conv_grad_impl(*geom).split(" / ")[-1].startswith("ref")
+    return _slow_plain[geom]
+
+
 def blocked_conv(kernels, layer, x, winograd: bool = False):
     """``layer(x)`` with ``x`` and the result in the blocked layout (``x`` may be NCHW: the first layer)."""
     if layer.groups != 1 or layer.dilation[0] != 1 or layer.kernel_size[0] != layer.kernel_size[1]:
         raise ValueError("blocked_conv: square kernels without groups or dilation only")
     bias = layer.bias if layer.bias is not None else jt.zeros((layer.out_channels,))
+    if x.ndim == 4 and _plain_weights_grad_is_slow(kernels, conv_geometry(layer, tuple(x.shape))):
+        x = to_blocked(x)  # e.g. AVX2: no JIT weight gradient from an NCHW input; a block of 8 lanes has one
     w, ic = _weight_for(layer, x)
     return _BlockedConv(kernels.ops, conv_geometry(layer, tuple(x.shape), winograd, ic))(x, w, bias)
 
@@ -134,7 +146,7 @@ def _reflect_pad(x, p: int):
 
 
 def _lanes(v, channels: int):
-    """A per-channel vector as ⌈C/16⌉×16, zero past C (so padded lanes stay zero after a norm)."""
+    """A per-channel vector as ⌈C/B⌉×B, zero past C (so padded lanes stay zero after a norm)."""
     cb = -(-channels // BLOCK)
     if cb * BLOCK != channels:
         v = jt.concat([v, jt.zeros((cb * BLOCK - channels,), v.dtype)])
@@ -146,7 +158,7 @@ def _norm(layer, x, channels: int):
     not) on a blocked map, with the same running-statistics updates as the layers' own ``execute``."""
     if isinstance(layer, (SampleStatBatchNorm, nn.InstanceNorm)):
         # per sample and channel, the layers' own formula (variance as E[x²] - E[x]²)
-        mean = x.mean(dims=[2, 3], keepdims=True)  # N×CB×1×1×16
+        mean = x.mean(dims=[2, 3], keepdims=True)  # N×CB×1×1×B
         var = ((x * x).mean(dims=[2, 3], keepdims=True) - mean * mean).maximum(0.0)
         if isinstance(layer, SampleStatBatchNorm) and layer.is_train:
             m = layer.momentum
@@ -164,7 +176,7 @@ def _norm(layer, x, channels: int):
     else:
         if getattr(layer, "sync", False) and jt.in_mpi:
             raise NotImplementedError("synced BatchNorm on the blocked layout (the Trainer turns sync off)")
-        mean = x.mean(dims=[0, 2, 3])  # CB×16
+        mean = x.mean(dims=[0, 2, 3])  # CB×B
         var = ((x * x).mean(dims=[0, 2, 3]) - mean * mean).maximum(0.0)
         m = layer.momentum
         layer.running_mean.update(layer.running_mean + (mean.reshape((-1,))[:channels] - layer.running_mean) * m)
@@ -177,7 +189,8 @@ def _norm(layer, x, channels: int):
 class TrainingRunner:
     """Runs the networks' layer lists on blocked maps, differentiably (forward and backward).
 
-    Convolutions are :func:`blocked_conv` (Winograd for 3×3 stride-1 layers of ≥ 16 channels) and
+    Convolutions are :func:`blocked_conv` (Winograd for 3×3 stride-1 layers of at least a block of
+    channels, where oneDNN has it) and
     :func:`blocked_conv_transpose`; the norms, padding, activations and residual adds are Jittor's
     own operators on the blocked map. A layer it does not know raises ``NotImplementedError``
     (the jdfd networks use none).
