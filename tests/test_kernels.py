@@ -398,6 +398,26 @@ def test_blocked_conv_gradients_match_jittors(kernel_lib, cin, cout, k, stride, 
         assert np.abs(a - b).max() <= tol * np.abs(a).max(), (np.abs(a - b).max(), np.abs(a).max())
 
 
+@pytest.mark.parametrize("p,h,w", [(1, 7, 9), (3, 4, 8), (2, 3, 3)])  # (3, 4, 8): both borders reach a pixel
+def test_reflection_padding_kernel_is_jittors_both_ways(kernel_lib, p, h, w):
+    """``dfd_pad`` (the training path's ReflectionPad2d) against the same padding in Jittor's own
+    operators (``_reflect_pad``): the padded map exactly, and its gradient (sums of up to four
+    padded pixels per pixel, in reindex_reduce's order) to float rounding."""
+    from jdfd.kernels.training import _BlockedPad, _reflect_pad  # noqa: PLC0415
+
+    x = _rand(2, 2, h, w, BLOCK, seed=4)
+    up = _rand(2, 2, h + 2 * p, w + 2 * p, BLOCK, seed=5)
+    want, got = _reflect_pad(x, p), _BlockedPad(kernel_lib.ops, p)(x)
+    np.testing.assert_array_equal(got.numpy(), want.numpy())
+    g_want, g_got = jt.grad((want * up).sum(), x), jt.grad((got * up).sum(), x)
+    np.testing.assert_allclose(g_got.numpy(), g_want.numpy(), rtol=1e-6, atol=1e-6)
+    # and numpy's reflect padding, the same map
+    xn = x.numpy()
+    np.testing.assert_array_equal(got.numpy(), np.pad(xn, [(0, 0), (0, 0), (p, p), (p, p), (0, 0)], mode="reflect"))
+    with pytest.raises(RuntimeError, match="larger"):
+        kernel_lib.ops.dfd_pad(_rand(1, 1, p, p, BLOCK), p, 0).sync()
+
+
 def _runner_check(named, stats, runs, seed):
     """Output, parameter gradients (for a fixed random upstream gradient) and running statistics of
     ``runs`` = (the layers' own, the training runner's, the layers' own on a nudged input)."""

@@ -135,8 +135,22 @@ def blocked_conv(kernels, layer, x, winograd: bool = False):
 
 
 # ---------------------------------------------------------------------------- whole networks
+class _BlockedPad(jt.Function):
+    """ReflectionPad2d on a blocked map with ``dfd_pad`` both ways (Jittor's reindex_reduce for the
+    backward ran single-threaded)."""
+
+    def __init__(self, ops, p: int):
+        self.ops, self.p = ops, p
+
+    def execute(self, x):
+        return self.ops.dfd_pad(x, self.p, 0)
+
+    def grad(self, dy):
+        return self.ops.dfd_pad(dy, self.p, 1)
+
+
 def _reflect_pad(x, p: int):
-    """ReflectionPad2d on a blocked map (H and W are dims 2 and 3), differentiable."""
+    """ReflectionPad2d on a blocked map (H and W are dims 2 and 3), differentiable, in Jittor's own operators."""
     n, cb, h, w, lanes = x.shape
 
     def idx(i: str, size: int) -> str:
@@ -222,7 +236,7 @@ class TrainingRunner:
         if isinstance(module, nn.ConvTranspose):
             return blocked_conv_transpose(self.kernels, module, x), module.out_channels
         if isinstance(module, nn.ReflectionPad2d) and module.pl == module.pr == module.pt == module.pb:
-            return (_reflect_pad(x, module.pl) if x.ndim == 5 else module(x)), channels
+            return (_BlockedPad(self.kernels.ops, module.pl)(x) if x.ndim == 5 else module(x)), channels
         if isinstance(module, (nn.BatchNorm, nn.InstanceNorm)):  # SampleStatBatchNorm included
             return _norm(module, x, channels), channels
         if isinstance(module, (nn.ReLU, nn.LeakyReLU, nn.Tanh)):  # element-wise: zero lanes stay zero
