@@ -32,7 +32,7 @@ from jdfd import components
 from jdfd import kernels as jdfd_kernels
 from jdfd.components import to_uint8_rgb
 from jdfd.config import PARTS
-from jdfd.kernels.blocked import BLOCK, BlockedRunner, from_blocked, to_blocked
+from jdfd.kernels.blocked import BlockedRunner, from_blocked, lanes, to_blocked
 from jdfd.model import DFDNetworks
 from jdfd.networks.blocks import DecoderBlock, EncoderBlock, ResnetBlock, SampleStatBatchNorm
 from jdfd.networks.fm import assemble
@@ -154,8 +154,7 @@ class FastDFD:
 
     def chunk(self) -> int:
         """How many sketches FM + IS take at once (see :data:`MAX_MAP_BYTES`)."""
-        lanes = -(-self.cfg.ngf // BLOCK) * BLOCK
-        return max(1, MAX_MAP_BYTES // (self.cfg.image_size ** 2 * lanes * 4))
+        return max(1, MAX_MAP_BYTES // (self.cfg.image_size ** 2 * lanes(self.cfg.ngf) * 4))
 
     def _chunked(self, fn, arrays: dict[str, np.ndarray] | np.ndarray) -> np.ndarray:
         """``fn`` over the batch in chunks of :meth:`chunk` samples, concatenated."""

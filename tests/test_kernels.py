@@ -398,12 +398,23 @@ def test_blocked_conv_gradients_match_jittors(kernel_lib, cin, cout, k, stride, 
         assert np.abs(a - b).max() <= tol * np.abs(a).max(), (np.abs(a - b).max(), np.abs(a).max())
 
 
+def _reflect_pad(x, p: int):
+    """ReflectionPad2d on a blocked map (H and W are dims 2 and 3) in Jittor's own operators (the
+    training path's before ``dfd_pad``): ``reindex`` forward, ``reindex_reduce`` backward."""
+    n, cb, h, w, lanes = x.shape
+
+    def idx(i: str, size: int) -> str:
+        return f"{i}<{p} ? {p}-{i} : {i} > {size - 1 + p} ? {2 * (size - 1) + p}-{i} : {i}-{p}"
+
+    return x.reindex([n, cb, h + 2 * p, w + 2 * p, lanes], ["i0", "i1", idx("i2", h), idx("i3", w), "i4"])
+
+
 @pytest.mark.parametrize("p,h,w", [(1, 7, 9), (3, 4, 8), (2, 3, 3)])  # (3, 4, 8): both borders reach a pixel
 def test_reflection_padding_kernel_is_jittors_both_ways(kernel_lib, p, h, w):
     """``dfd_pad`` (the training path's ReflectionPad2d) against the same padding in Jittor's own
     operators (``_reflect_pad``): the padded map exactly, and its gradient (sums of up to four
     padded pixels per pixel, in reindex_reduce's order) to float rounding."""
-    from jdfd.kernels.training import _BlockedPad, _reflect_pad  # noqa: PLC0415
+    from jdfd.kernels.training import _BlockedPad  # noqa: PLC0415
 
     x = _rand(2, 2, h, w, BLOCK, seed=4)
     up = _rand(2, 2, h + 2 * p, w + 2 * p, BLOCK, seed=5)

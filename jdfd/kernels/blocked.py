@@ -31,10 +31,15 @@ BLOCK = block()  # the compiled kernels' DFD_BLOCK (jdfd.kernels.load checks the
 WINOGRAD_PACK_MAX_BYTES = 8 * 2**20
 
 
+def lanes(channels: int) -> int:
+    """Channels rounded up to whole blocks: the lanes a blocked map of ``channels`` holds."""
+    return -(-channels // BLOCK) * BLOCK
+
+
 def to_blocked(x):
     """N×C×H×W → N×⌈C/B⌉×H×W×B, zero lanes past C (oneDNN needs them zero)."""
     n, c, h, w = x.shape
-    cb = -(-c // BLOCK)
+    cb = lanes(c) // BLOCK
     if cb * BLOCK != c:
         x = jt.concat([x, jt.zeros((n, cb * BLOCK - c, h, w), x.dtype)], dim=1)
     return x.reshape((n, cb, BLOCK, h, w)).transpose(0, 1, 3, 4, 2)
@@ -144,7 +149,7 @@ class BlockedRunner:
         n, _, h, w, _ = x.shape
         k, p = layer.kernel_size[0], layer.padding[0]
         oc = layer.out_channels
-        ocp = -(-oc // BLOCK) * BLOCK
+        ocp = lanes(oc)
         taps = {a: [((a + p - t) // 2, t) for t in range(k) if (a + p - t) % 2 == 0] for a in (0, 1)}
         d_lo = min(d for a in taps for d, _ in taps[a])
         d_hi = max(d for a in taps for d, _ in taps[a])
@@ -221,7 +226,6 @@ class BlockedRunner:
         if not isinstance(layer, nn.Conv):
             return False
         k = layer.kernel_size
-        lanes = lambda c: -(-c // BLOCK) * BLOCK  # noqa: E731
         kc = k[0] // 2 + 1
         # output lanes × taps per output pixel: four phases of a quarter of the pixels each, against one map
         fewer = lanes(4 * layer.out_channels) * kc * kc < lanes(layer.out_channels) * k[0] * k[0]

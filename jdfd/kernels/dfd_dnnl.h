@@ -24,6 +24,8 @@ inline dnnl::memory::format_tag dfd_blocked_tag() {
     return DFD_BL == 16 ? dnnl::memory::format_tag::nChw16c : dnnl::memory::format_tag::nChw8c;
 }
 inline int64_t dfd_blocks(int64_t channels) { return (channels + DFD_BL - 1) / DFD_BL; }
+// The index that position i (-n < i < 2n - 1) of a reflection-padded axis of n copies (nn.ReflectionPad2d).
+inline int64_t dfd_reflect(int64_t i, int64_t n) { return i < 0 ? -i : i >= n ? 2 * (n - 1) - i : i; }
 
 struct DfdGeom {
     int n, ic, ih, iw, oc, k, stride, pad_l, pad_r, transposed, algo;

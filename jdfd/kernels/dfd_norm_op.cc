@@ -34,11 +34,6 @@ void DfdNormOp::infer_shape() {
     }
 }
 
-static inline int64 reflect(int64 i, int64 n) {
-    if (i < 0) return -i;
-    if (i >= n) return 2 * (n - 1) - i;
-    return i;
-}
 
 template <bool RELU, bool RES>
 static inline void apply_block(const float* in, const float* sc, const float* sh, const float* r, float* out) {
@@ -51,7 +46,7 @@ static inline void apply_block(const float* in, const float* sc, const float* sh
     }
 }
 
-// One output row: columns [0, OW) of the padded map read source columns reflect(ow - P).
+// One output row: columns [0, OW) of the padded map read source columns dfd_reflect(ow - P).
 template <bool RELU, bool RES>
 static void apply_row(const float* const* src, int64 W, int64 P, int64 step, const float* sc, const float* sh,
                       const float* rrow, float* const* dst, int64 ostep) {
@@ -59,7 +54,7 @@ static void apply_row(const float* const* src, int64 W, int64 P, int64 step, con
     // four phases (after a transposed convolution), else 1. dst and ostep likewise for the output.
     const int64 OW = W + 2 * P;
     for (int64 ow = 0; ow < OW; ow++) {
-        int64 w = reflect(ow - P, W);
+        int64 w = dfd_reflect(ow - P, W);
         const float* in = src[w % step] + (w / step) * DFD_BL;
         apply_block<RELU, RES>(in, sc, sh, RES ? rrow + w * DFD_BL : nullptr, dst[ow % ostep] + (ow / ostep) * DFD_BL);
     }
@@ -124,7 +119,7 @@ void DfdNormOp::run() {
     const int mode = (relu ? 1 : 0) + (has_res ? 2 : 0);
     #pragma omp parallel for schedule(static)
     for (int64 r = 0; r < N * CB * OH; r++) {
-        int64 b = r / OH, n = b / CB, cb = b % CB, h = reflect(r % OH - P, H);
+        int64 b = r / OH, n = b / CB, cb = b % CB, h = dfd_reflect(r % OH - P, H);
         // Source rows for this output row: with phases, row h is phase (h%2, w%2) at (h/2, w/2).
         const float* src[2];
         for (int64 pw = 0; pw < f; pw++) {

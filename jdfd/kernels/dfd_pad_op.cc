@@ -21,15 +21,9 @@ void DfdPadOp::infer_shape() {
     y->set_shape(NanoVector(x->shape[0], x->shape[1], h + d, w + d, x->shape[4]));
 }
 
-// The unpadded index each padded index a (0 ≤ a < size + 2p) copies, as nn.ReflectionPad2d.
-static int64 reflected(int64 a, int64 size, int64 p) {
-    return a < p ? p - a : a > size - 1 + p ? 2 * (size - 1) + p - a : a - p;
-}
-
 void DfdPadOp::run() {
     auto t0 = std::chrono::steady_clock::now();
     const bool back = grad != 0;
-    Var* padded = back ? x : y;
     Var* inner = back ? y : x;
     const int64 rows = inner->shape[0] * inner->shape[1], B = inner->shape[4];
     const int64 h = inner->shape[2], w = inner->shape[3], ph = h + 2 * p, pw = w + 2 * p;
@@ -37,11 +31,11 @@ void DfdPadOp::run() {
     float* dst = y->ptr<float32>();
     if (!back) {
         std::vector<int64> col(pw);
-        for (int64 b = 0; b < pw; b++) col[b] = reflected(b, w, p);
+        for (int64 b = 0; b < pw; b++) col[b] = dfd_reflect(b - p, w);
         #pragma omp parallel for collapse(2) schedule(static)
         for (int64 r = 0; r < rows; r++)
             for (int64 a = 0; a < ph; a++) {
-                const float* in = src + (r * h + reflected(a, h, p)) * w * B;
+                const float* in = src + (r * h + dfd_reflect(a - p, h)) * w * B;
                 float* out = dst + (r * ph + a) * pw * B;
                 for (int64 b = 0; b < pw; b++) std::memcpy(out + b * B, in + col[b] * B, B * sizeof(float));
             }
@@ -50,7 +44,7 @@ void DfdPadOp::run() {
         // sums run in the order Jittor's reindex_reduce adds them).
         auto sources = [&](int64 size) {
             std::vector<std::vector<int64>> s(size);
-            for (int64 a = 0; a < size + 2 * p; a++) s[reflected(a, size, p)].push_back(a);
+            for (int64 a = 0; a < size + 2 * p; a++) s[dfd_reflect(a - p, size)].push_back(a);
             return s;
         };
         const auto rs = sources(h), cs = sources(w);

@@ -20,7 +20,7 @@ layers; ``tests/test_kernels.py`` and ``tests/test_training.py`` check its gradi
 
 from __future__ import annotations
 
-from jdfd.kernels.blocked import BLOCK, from_blocked, to_blocked
+from jdfd.kernels.blocked import BLOCK, from_blocked, lanes, to_blocked
 from jdfd.networks.blocks import DecoderBlock, EncoderBlock, ResnetBlock, SampleStatBatchNorm
 from jdfd.runtime import jittor
 
@@ -149,19 +149,9 @@ class _BlockedPad(jt.Function):
         return self.ops.dfd_pad(dy, self.p, 1)
 
 
-def _reflect_pad(x, p: int):
-    """ReflectionPad2d on a blocked map (H and W are dims 2 and 3), differentiable, in Jittor's own operators."""
-    n, cb, h, w, lanes = x.shape
-
-    def idx(i: str, size: int) -> str:
-        return f"{i}<{p} ? {p}-{i} : {i} > {size - 1 + p} ? {2 * (size - 1) + p}-{i} : {i}-{p}"
-
-    return x.reindex([n, cb, h + 2 * p, w + 2 * p, lanes], ["i0", "i1", idx("i2", h), idx("i3", w), "i4"])
-
-
 def _lanes(v, channels: int):
     """A per-channel vector as ⌈C/B⌉×B, zero past C (so padded lanes stay zero after a norm)."""
-    cb = -(-channels // BLOCK)
+    cb = lanes(channels) // BLOCK
     if cb * BLOCK != channels:
         v = jt.concat([v, jt.zeros((cb * BLOCK - channels,), v.dtype)])
     return v.reshape((cb, BLOCK))
@@ -284,8 +274,8 @@ class TrainingRunner:
         feats = {}
         for name in vgg._plan:
             if name == "pool":  # 2×2 max pooling, stride 2 (VGG's maps have even sides)
-                n, cb, hh, ww, lanes = h.shape
-                h = h.reshape((n, cb, hh // 2, 2, ww // 2, 2, lanes)).max(dims=[3, 5])
+                n, cb, hh, ww, bl = h.shape
+                h = h.reshape((n, cb, hh // 2, 2, ww // 2, 2, bl)).max(dims=[3, 5])
                 continue
             conv = getattr(vgg, name)
             ic = max(conv.in_channels, BLOCK)  # as _weight_for pads it (h is blocked)
