@@ -79,3 +79,39 @@ def data_dir(tmp_path_factory):
         photo = np.where(sk[:, :, None] < 128, 30, tint).astype(np.uint8)
         Image.fromarray(photo).save(root / "photos" / f"f{i}.jpg")
     return root
+
+
+@pytest.fixture
+def float64_norms(monkeypatch):
+    """The norms' own Jittor layers with their statistics and normalisation in float64 (as
+    (x - E[x]) / sqrt(E[(x - E[x])²] + eps), the layers' function) and the rest of the network in
+    float32. The layers' own E[x²] - E[x]² in float32 loses most of the variance's digits where a map's
+    mean dwarfs its spread: a sketch's white page after the first convolution, the deeper maps of
+    compact's decoders. There it moved gradients by several %; the training kernels' fused norms
+    (double sums) are compared with this instead (test_kernels.py checks them against numpy's float64)."""
+    from jdfd.networks.blocks import SampleStatBatchNorm  # noqa: PLC0415
+
+    jt = jittor()
+    nn = jt.nn
+
+    def norm(layer, x, dims, running: bool):
+        x64 = x.float64()
+        mean = x64.mean(dims=dims, keepdims=True)
+        var = ((x64 - mean) * (x64 - mean)).mean(dims=dims, keepdims=True)
+        if running and layer.is_train:
+            m = layer.momentum
+            flat = lambda v: (v.mean(0) if 0 not in dims else v).reshape((-1,)).float32()  # noqa: E731
+            layer.running_mean.update(layer.running_mean + (flat(mean) - layer.running_mean) * m)
+            layer.running_var.update(layer.running_var + (flat(var) - layer.running_var) * m)
+        w, b = layer.weight, layer.bias
+        w = w.reshape((1, -1, 1, 1)) if isinstance(w, jt.Var) else w
+        b = b.reshape((1, -1, 1, 1)) if isinstance(b, jt.Var) else b
+        return ((x64 - mean) / jt.sqrt(var + layer.eps)).float32() * w + b
+
+    def batch_norm(layer, x):
+        return norm(layer, x, [0, 2, 3], True) if layer.is_train else own_batch_norm(layer, x)
+
+    own_batch_norm = nn.BatchNorm.execute
+    monkeypatch.setattr(nn.BatchNorm, "execute", batch_norm)
+    monkeypatch.setattr(SampleStatBatchNorm, "execute", lambda layer, x: norm(layer, x, [2, 3], True))
+    monkeypatch.setattr(nn.InstanceNorm, "execute", lambda layer, x: norm(layer, x, [2, 3], False))

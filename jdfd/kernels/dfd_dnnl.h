@@ -8,6 +8,7 @@
 #include <dnnl.hpp>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "var.h"
 
@@ -72,6 +73,34 @@ inline void dfd_check_blocked(const NanoVector& s, int n, int c, int h, int w, c
 // One backward primitive at a time (they share one scratchpad); returns the scratchpad, grown to bytes.
 char* dfd_grad_scratch(size_t bytes);
 std::mutex& dfd_grad_running();
+
+// Per-lane sums over each plane (sample × channel block) of a blocked map, in double, two per lane:
+// row_sums(plane, row, s, q) adds one row's terms into s[0..BL) and q[0..BL) (local, zeroed: the compiler
+// keeps them in registers). Rows run in parallel; out[plane * 2BL + c] = Σ s, out[plane * 2BL + BL + c] = Σ q
+// over the plane's rows, in row order.
+template <class RowSums>
+inline void dfd_plane_sums(int64_t planes, int64_t rows, RowSums&& row_sums, double* out) {
+    std::vector<double> part(planes * rows * 2 * DFD_BL, 0.0);
+    #pragma omp parallel for schedule(static)
+    for (int64_t r = 0; r < planes * rows; r++) {
+        double s[DFD_BL] = {0}, q[DFD_BL] = {0};
+        row_sums(r / rows, r % rows, s, q);
+        for (int c = 0; c < DFD_BL; c++) part[r * 2 * DFD_BL + c] = s[c], part[r * 2 * DFD_BL + DFD_BL + c] = q[c];
+    }
+    for (int64_t p = 0; p < planes; p++)
+        for (int c = 0; c < 2 * DFD_BL; c++) {
+            double t = 0;
+            for (int64_t r = 0; r < rows; r++) t += part[(p * rows + r) * 2 * DFD_BL + c];
+            out[p * 2 * DFD_BL + c] = t;
+        }
+}
+// dfd_norm_train's and dfd_norm_grad's operands: a float32 blocked map of `channels`, gamma and beta of `channels`.
+inline void dfd_check_norm_operands(Var* x, Var* gamma, Var* beta, int channels, const char* op) {
+    ASSERT(x->shape.size() == 5 && x->shape[4] == DFD_BL && x->shape[1] == dfd_blocks(channels) && x->dtype() == ns_float32)
+        << op << ": a float32 blocked map of" << channels << "channels, not" << x->shape;
+    ASSERT(gamma->num == channels && beta->num == channels && gamma->dtype() == ns_float32 && beta->dtype() == ns_float32)
+        << op << ": gamma and beta must be" << channels << "float32 values";
+}
 
 // Per-kernel wall time, recorded only while dfd_kernel_profile(1) is on (for benchmarks).
 bool dfd_profiling();

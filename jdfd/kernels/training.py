@@ -12,8 +12,11 @@ Transposed convolutions are the backward-data pass of the ordinary convolution t
 
 :class:`TrainingRunner` runs every network a training step uses on it: the CE encoders, the
 stage-I and FM decoders, the generator, the discriminator and the frozen VGG16 of the perceptual
-loss (norms, padding, activations, pooling and residual adds as Jittor operators on the blocked
-map). The Trainer uses it when ``TrainConfig.kernels`` is on.
+loss. A norm and the (leaky) ReLU after it run as one op each way (``dfd_norm_train``,
+``dfd_norm_grad``: statistics in double, so exact where a map's mean dwarfs its spread, which
+Jittor's own E[x²] - E[x]² in float32 is not), reflection padding as ``dfd_pad``; pooling,
+residual adds and the rest are Jittor operators on the blocked map. The Trainer uses it when
+``TrainConfig.kernels`` is on.
 ``scripts/conv_grad_bench.py`` and ``scripts/profile_training.py`` time it against Jittor's own
 layers; ``tests/test_kernels.py`` and ``tests/test_training.py`` check its gradients.
 """
@@ -157,47 +160,73 @@ def _lanes(v, channels: int):
     return v.reshape((cb, BLOCK))
 
 
-def _norm(layer, x, channels: int):
-    """BatchNorm (training or eval), the per-sample SampleStatBatchNorm and InstanceNorm (affine or
-    not) on a blocked map, with the same running-statistics updates as the layers' own ``execute``."""
-    if isinstance(layer, (SampleStatBatchNorm, nn.InstanceNorm)):
-        # per sample and channel, the layers' own formula (variance as E[x²] - E[x]²)
-        mean = x.mean(dims=[2, 3], keepdims=True)  # N×CB×1×1×B
-        var = ((x * x).mean(dims=[2, 3], keepdims=True) - mean * mean).maximum(0.0)
-        if isinstance(layer, SampleStatBatchNorm) and layer.is_train:
-            m = layer.momentum
-            flat = lambda v: v.mean(0).reshape((-1,))[:channels]  # noqa: E731
-            layer.running_mean.update(layer.running_mean + (flat(mean) - layer.running_mean) * m)
-            layer.running_var.update(layer.running_var + (flat(var) - layer.running_var) * m)
-        if not isinstance(layer.weight, jt.Var):  # InstanceNorm(affine=False): weight 1, bias 0
-            w = 1.0 / jt.sqrt(var + layer.eps)
-            return x * w - mean * w
-        w = _lanes(layer.weight, channels).reshape((1, -1, 1, 1, BLOCK)) / jt.sqrt(var + layer.eps)
-        return x * w + (_lanes(layer.bias, channels).reshape((1, -1, 1, 1, BLOCK)) - mean * w)
+def _eval_norm(layer, x, channels: int):
+    """An eval-mode BatchNorm on a blocked map: the affine of its running statistics."""
     gamma, beta = _lanes(layer.weight, channels), _lanes(layer.bias, channels)
-    if not layer.is_train:
-        mean, var = _lanes(layer.running_mean, channels), _lanes(layer.running_var, channels)
-    else:
-        if getattr(layer, "sync", False) and jt.in_mpi:
-            raise NotImplementedError("synced BatchNorm on the blocked layout (the Trainer turns sync off)")
-        mean = x.mean(dims=[0, 2, 3])  # CB×B
-        var = ((x * x).mean(dims=[0, 2, 3]) - mean * mean).maximum(0.0)
-        m = layer.momentum
-        layer.running_mean.update(layer.running_mean + (mean.reshape((-1,))[:channels] - layer.running_mean) * m)
-        layer.running_var.update(layer.running_var + (var.reshape((-1,))[:channels] - layer.running_var) * m)
+    mean, var = _lanes(layer.running_mean, channels), _lanes(layer.running_var, channels)
     w = gamma / jt.sqrt(var + layer.eps)
     b = beta - mean * w
     return x * w.broadcast(x, [0, 2, 3]) + b.broadcast(x, [0, 2, 3])
+
+
+class _NormTrain(jt.Function):
+    """A norm with its statistics (per sample, or per channel over the batch) and the activation after it,
+    forward and backward in one multi-threaded op each (``dfd_norm_train``, ``dfd_norm_grad``)."""
+
+    def __init__(self, ops, channels: int, per_sample: bool, slope: float, eps: float):
+        self.ops, self.attrs = ops, (channels, int(per_sample), slope, eps)
+
+    def execute(self, x, gamma, beta):
+        y, stats = self.ops.dfd_norm_train(x, gamma, beta, *self.attrs)
+        self.saved = (x, stats, gamma, beta)
+        return y, stats
+
+    def grad(self, dy, dstats):
+        x, stats, gamma, beta = self.saved
+        dx, dgb = self.ops.dfd_norm_grad(x, dy, stats, gamma, beta, *self.attrs)
+        return dx, dgb[0], dgb[1]
+
+
+def _fused_norm(kernels, layer, x, channels: int, slope: float = 1.0):
+    """``act(layer(x))`` on a blocked map by :class:`_NormTrain`, ``act`` a (leaky) ReLU of ``slope``
+    (1: none), with the layer's own running-statistics updates (BatchNorm's and SampleStatBatchNorm's
+    ``execute``); ``None`` for an eval-mode BatchNorm (:func:`_eval_norm`)."""
+    per_sample = isinstance(layer, (SampleStatBatchNorm, nn.InstanceNorm))
+    if not (per_sample or layer.is_train):
+        return None
+    if not per_sample and getattr(layer, "sync", False) and jt.in_mpi:  # the per-sample norms never sync
+        raise NotImplementedError("synced BatchNorm on the blocked layout (the Trainer turns sync off)")
+    if isinstance(layer.weight, jt.Var):
+        gamma, beta = layer.weight, layer.bias
+    else:  # InstanceNorm(affine=False)
+        gamma, beta = jt.ones((channels,)), jt.zeros((channels,))
+    y, stats = _NormTrain(kernels.ops, channels, per_sample, slope, layer.eps)(x, gamma, beta)
+    if not isinstance(layer, nn.InstanceNorm) and layer.is_train:
+        stats = stats.detach()
+        m = layer.momentum
+        flat = lambda k: stats[:, :, k].mean(0).reshape((-1,))[:channels]  # noqa: E731
+        layer.running_mean.update(layer.running_mean + (flat(0) - layer.running_mean) * m)
+        layer.running_var.update(layer.running_var + (flat(1) - layer.running_var) * m)
+    return y
+
+
+def _slope(layer) -> float | None:
+    """The negative slope of a ReLU (0) or LeakyReLU layer, ``None`` for any other layer."""
+    if isinstance(layer, nn.ReLU):
+        return 0.0
+    if isinstance(layer, nn.LeakyReLU):  # Jittor's module keeps leaky_relu's arguments: (scale=0.01)
+        return float(layer.args[0] if layer.args else layer.kw.get("scale", 0.01))
+    return None
 
 
 class TrainingRunner:
     """Runs the networks' layer lists on blocked maps, differentiably (forward and backward).
 
     Convolutions are :func:`blocked_conv` (Winograd for 3×3 stride-1 layers of at least a block of
-    channels, where oneDNN has it) and
-    :func:`blocked_conv_transpose`; the norms, padding, activations and residual adds are Jittor's
-    own operators on the blocked map. A layer it does not know raises ``NotImplementedError``
-    (the jdfd networks use none).
+    channels, where oneDNN has it) and :func:`blocked_conv_transpose`; a norm in training (and the
+    activation after it) :func:`_fused_norm`, padding ``dfd_pad``; the rest (eval-mode BatchNorm,
+    lone activations, residual adds, pooling) Jittor's own operators on the blocked map. A layer it does not
+    know raises ``NotImplementedError`` (the jdfd networks use none).
     """
 
     def __init__(self, kernels, winograd: bool = True):
@@ -208,8 +237,17 @@ class TrainingRunner:
     def run(self, module, x, channels: int):
         """``module(x)`` with ``x`` blocked (or NCHW at the first layer) → (blocked result, its channels)."""
         if isinstance(module, nn.Sequential):
-            for layer in module:
+            layers, i = list(module), 0
+            while i < len(layers):
+                layer, nxt = layers[i], layers[i + 1] if i + 1 < len(layers) else None
+                if isinstance(layer, (nn.BatchNorm, nn.InstanceNorm)):
+                    slope = _slope(nxt)
+                    y = _fused_norm(self.kernels, layer, x, channels, 1.0 if slope is None else slope)
+                    if y is not None:
+                        x, i = y, i + (1 if slope is None else 2)
+                        continue
                 x, channels = self.run(layer, x, channels)
+                i += 1
             return x, channels
         if isinstance(module, ResnetBlock):
             y, _ = self.run(module.conv_block, x, channels)
@@ -228,7 +266,8 @@ class TrainingRunner:
         if isinstance(module, nn.ReflectionPad2d) and module.pl == module.pr == module.pt == module.pb:
             return (_BlockedPad(self.kernels.ops, module.pl)(x) if x.ndim == 5 else module(x)), channels
         if isinstance(module, (nn.BatchNorm, nn.InstanceNorm)):  # SampleStatBatchNorm included
-            return _norm(module, x, channels), channels
+            y = _fused_norm(self.kernels, module, x, channels)
+            return (_eval_norm(module, x, channels) if y is None else y), channels
         if isinstance(module, (nn.ReLU, nn.LeakyReLU, nn.Tanh)):  # element-wise: zero lanes stay zero
             return module(x), channels
         raise NotImplementedError(f"TrainingRunner: no blocked training path for {type(module).__name__}")
