@@ -5,6 +5,7 @@
 // input or output; weights are reordered once ("packed") and kept.
 // Primitives are created once per geometry and cached for the life of the process.
 #pragma once
+#include <algorithm>
 #include <dnnl.hpp>
 #include <mutex>
 #include <string>
@@ -76,10 +77,11 @@ std::mutex& dfd_grad_running();
 
 // Per-lane sums over each plane (sample × channel block) of a blocked map, in double, two per lane:
 // row_sums(plane, row, s, q) adds one row's terms into s[0..BL) and q[0..BL) (local, zeroed: the compiler
-// keeps them in registers). Rows run in parallel; out[plane * 2BL + c] = Σ s, out[plane * 2BL + BL + c] = Σ q
-// over the plane's rows, in row order.
+// keeps them in registers). Rows run in parallel; out[g * 2BL + c] = Σ s, out[g * 2BL + BL + c] = Σ q over
+// the rows of group g's planes, in order: g = the plane, or (fold > 0) the plane % fold, e.g. fold = the
+// channel blocks to sum a channel over every sample (BatchNorm's statistics).
 template <class RowSums>
-inline void dfd_plane_sums(int64_t planes, int64_t rows, RowSums&& row_sums, double* out) {
+inline void dfd_plane_sums(int64_t planes, int64_t rows, RowSums&& row_sums, double* out, int64_t fold = 0) {
     std::vector<double> part(planes * rows * 2 * DFD_BL, 0.0);
     #pragma omp parallel for schedule(static)
     for (int64_t r = 0; r < planes * rows; r++) {
@@ -87,11 +89,13 @@ inline void dfd_plane_sums(int64_t planes, int64_t rows, RowSums&& row_sums, dou
         row_sums(r / rows, r % rows, s, q);
         for (int c = 0; c < DFD_BL; c++) part[r * 2 * DFD_BL + c] = s[c], part[r * 2 * DFD_BL + DFD_BL + c] = q[c];
     }
+    const int64_t groups = fold > 0 ? fold : planes;
+    std::fill(out, out + groups * 2 * DFD_BL, 0.0);
     for (int64_t p = 0; p < planes; p++)
         for (int c = 0; c < 2 * DFD_BL; c++) {
             double t = 0;
             for (int64_t r = 0; r < rows; r++) t += part[(p * rows + r) * 2 * DFD_BL + c];
-            out[p * 2 * DFD_BL + c] = t;
+            out[(p % groups) * 2 * DFD_BL + c] += t;
         }
 }
 // dfd_norm_train's and dfd_norm_grad's operands: a float32 blocked map of `channels`, gamma and beta of `channels`.

@@ -48,7 +48,7 @@ void DfdNormGradOp::run() {
         }
     const float a = float(slope);
     auto group = [&](int64 p) { return (per_sample ? p : p % CB) * BL; };
-    std::vector<double> sums(N * CB * 2 * BL);
+    std::vector<double> sums(S * CB * 2 * BL);  // per statistics group, as dfd_norm_train's
     dfd_plane_sums(N * CB, H, [&](int64 p, int64 h, double* s, double* q) {
         const int64 g = group(p), off = (p * H + h) * W * BL;
         float sc[BL], sh[BL], mu[BL], rs[BL];  // local copies: no aliasing with the maps, kept in registers
@@ -65,7 +65,7 @@ void DfdNormGradOp::run() {
                 q[c] += double(dp) * double((xv - mu[c]) * rs[c]);
             }
         }
-    }, sums.data());
+    }, sums.data(), per_sample ? 0 : CB);
     // per group: mean(dpre), mean(dpre x̂); gamma's and beta's gradients summed over all groups
     std::vector<float> m1(S * CB * BL), m2(S * CB * BL);
     std::vector<double> dg(CB * BL, 0.0), db(CB * BL, 0.0);
@@ -73,11 +73,7 @@ void DfdNormGradOp::run() {
     for (int64 s = 0; s < S; s++)
         for (int64 cb = 0; cb < CB; cb++)
             for (int c = 0; c < BL; c++) {
-                double sd = 0, sq = 0;
-                for (int64 n = s; n < (per_sample ? s + 1 : N); n++) {
-                    const double* pl = &sums[(n * CB + cb) * 2 * BL];
-                    sd += pl[c], sq += pl[BL + c];
-                }
+                const double sd = sums[(s * CB + cb) * 2 * BL + c], sq = sums[(s * CB + cb) * 2 * BL + BL + c];
                 m1[(s * CB + cb) * BL + c] = float(sd * inv);
                 m2[(s * CB + cb) * BL + c] = float(sq * inv);
                 dg[cb * BL + c] += sq;

@@ -28,7 +28,7 @@ void DfdNormTrainOp::run() {
     const float* xp = x->ptr<float32>();
     float* yp = y->ptr<float32>();
     float* sp = stats->ptr<float32>();
-    std::vector<double> sums(N * CB * 2 * BL);
+    std::vector<double> sums(S * CB * 2 * BL);  // per statistics group: one sample's plane, or every sample's
     dfd_plane_sums(N * CB, H, [&](int64 p, int64 h, double* s, double* q) {
         const float* row = xp + (p * H + h) * W * BL;
         for (int64 w = 0; w < W; w++) {
@@ -39,8 +39,8 @@ void DfdNormTrainOp::run() {
                 q[c] += v * v;
             }
         }
-    }, sums.data());
-    // Statistics per group (one sample's plane, or the plane of every sample), then scale and shift.
+    }, sums.data(), per_sample ? 0 : CB);
+    // Statistics per group, then scale and shift.
     const double inv = 1.0 / double(H * W * (N / S));
     const float* gp = gamma->ptr<float32>();
     const float* bp = beta->ptr<float32>();
@@ -48,11 +48,7 @@ void DfdNormTrainOp::run() {
     for (int64 s = 0; s < S; s++)
         for (int64 cb = 0; cb < CB; cb++)
             for (int c = 0; c < BL; c++) {
-                double sum = 0, sq = 0;
-                for (int64 n = s; n < (per_sample ? s + 1 : N); n++) {
-                    const double* pl = &sums[(n * CB + cb) * 2 * BL];
-                    sum += pl[c], sq += pl[BL + c];
-                }
+                const double sum = sums[(s * CB + cb) * 2 * BL + c], sq = sums[(s * CB + cb) * 2 * BL + BL + c];
                 const int64 ch = cb * BL + c, g = (s * CB + cb) * BL + c;
                 // E[x²] - E[x]² in double: in float it loses the variance's digits where the mean dwarfs
                 // the spread (a sketch's white page)

@@ -240,12 +240,11 @@ class TrainingRunner:
             layers, i = list(module), 0
             while i < len(layers):
                 layer, nxt = layers[i], layers[i + 1] if i + 1 < len(layers) else None
-                if isinstance(layer, (nn.BatchNorm, nn.InstanceNorm)):
-                    slope = _slope(nxt)
-                    y = _fused_norm(self.kernels, layer, x, channels, 1.0 if slope is None else slope)
-                    if y is not None:
-                        x, i = y, i + (1 if slope is None else 2)
-                        continue
+                slope = _slope(nxt) if isinstance(layer, (nn.BatchNorm, nn.InstanceNorm)) else None
+                y = None if slope is None else _fused_norm(self.kernels, layer, x, channels, slope)
+                if y is not None:  # the norm and the activation after it, as one op
+                    x, i = y, i + 2
+                    continue
                 x, channels = self.run(layer, x, channels)
                 i += 1
             return x, channels
