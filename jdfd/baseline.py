@@ -64,7 +64,7 @@ class SketchBaseline:
         if meta.get("format") != FORMAT:
             raise WeightsError(f"{root}: format is {meta.get('format')!r}, expected {FORMAT!r}")
         cfg = ModelConfig.from_dict(meta["model"])
-        state, _ = tensorfile.load(root / "model.safetensors")
+        state, _ = tensorfile.load_lazy(root / "model.safetensors")
         nets = BaselineNetworks(cfg)
         load_strict(nets, state, str(root / "model.safetensors"))
         return cls(cfg, nets)

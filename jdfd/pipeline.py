@@ -193,9 +193,10 @@ class DeepFaceDrawing:
         cfg = ModelConfig.from_dict(meta["model"])
         if not (root / WEIGHTS_FILE).is_file():
             raise WeightsError(f"{root}: missing {WEIGHTS_FILE}")
-        state, _ = tensorfile.load(root / WEIGHTS_FILE)
+        state, _ = tensorfile.load_lazy(root / WEIGHTS_FILE)
         nets = DFDNetworks(cfg)
         load_strict(nets, state, str(root / WEIGHTS_FILE))
+        del state  # closes the file
         banks: dict[str, dict[str, ComponentBank]] = {}
         genders = meta.get("genders") or []
         if genders:

@@ -610,10 +610,13 @@ def test_training_runner_runs_stage2s_networks_with_their_own_gradients(kernel_l
     _grads_agree([k for k, _ in named] + ["input"], g0, g1)
 
 
-@pytest.mark.parametrize("weight_decay", [0.0, 0.01])
-def test_fused_adam_follows_jittors_adam(kernel_lib, weight_decay):
+@pytest.mark.parametrize("weight_decay,chunk_bytes", [(0.0, None), (0.01, 1024)])
+def test_fused_adam_follows_jittors_adam(kernel_lib, weight_decay, chunk_bytes, monkeypatch):
+    from jdfd.training import optim  # noqa: PLC0415
     from jdfd.training.optim import FusedAdam  # noqa: PLC0415
 
+    if chunk_bytes:  # one pass per few tensors (the first alone), as the big models' weights run
+        monkeypatch.setattr(optim, "ADAM_CHUNK_BYTES", chunk_bytes)
     shapes = [(40000,), (3, 5), (7, 16, 3, 3), (1,)]  # the first spans three of the op's 16K chunks
 
     def run(opt_cls, **kw):
@@ -637,3 +640,11 @@ def test_fused_adam_follows_jittors_adam(kernel_lib, weight_decay):
     # and the parameters moved (a step that did nothing would pass the comparison above only if Jittor's did too)
     start = _rand(*shapes[0], seed=0).numpy()
     assert np.abs(fused[0][0] - start).mean() > 1e-3
+
+
+def test_adam_passes_cover_every_tensor_once_in_order():
+    from jdfd.training.optim import _chunks  # noqa: PLC0415
+
+    assert _chunks([4, 5, 6, 7, 8], [10, 10, 40, 5, 5], 20) == [[4, 5], [6], [7, 8]]
+    assert _chunks([1, 2], [5, 5], 10) == [[1, 2]]
+    assert _chunks([], [], 10) == []

@@ -7,7 +7,7 @@ from jdfd.config import PARTS
 from jdfd.model import DFDNetworks
 from jdfd.pipeline import DeepFaceDrawing
 from jdfd.weights import authors, tensorfile
-from jdfd.weights.strict import WeightsError, state_numpy
+from jdfd.weights.strict import LazyState, WeightsError, load_strict, state_numpy
 
 
 def write_authors_params(root, nets, genders=("male", "female"), n_bank=20):
@@ -181,11 +181,38 @@ def test_tensorfile_round_trip_and_compat(tmp_path):
     assert meta == {"k": "v", "step": "3"}
     for k in t:
         assert got[k].dtype == t[k].dtype and got[k].shape == t[k].shape and np.array_equal(got[k], t[k])
+    lazy, meta = tensorfile.load_lazy(tmp_path / "x.safetensors")
+    assert meta == {"k": "v", "step": "3"} and set(lazy) == set(t)
+    assert lazy.shapes == {k: v.shape for k, v in t.items()}
+    for k in t:
+        assert lazy[k].dtype == t[k].dtype and np.array_equal(lazy[k], t[k])
     (tmp_path / "bad.safetensors").write_bytes(b"\xff" * 16)
-    with pytest.raises(tensorfile.TensorFileError, match="bad.safetensors"):
-        tensorfile.load(tmp_path / "bad.safetensors")
-    with pytest.raises(FileNotFoundError):
-        tensorfile.load(tmp_path / "nothing.safetensors")
+    for load in (tensorfile.load, tensorfile.load_lazy):
+        with pytest.raises(tensorfile.TensorFileError, match="bad.safetensors"):
+            load(tmp_path / "bad.safetensors")
+        with pytest.raises(FileNotFoundError):
+            load(tmp_path / "nothing.safetensors")
+
+
+def test_load_strict_streams_a_lazy_state(tiny_model, tiny_cfg):
+    """A LazyState loads like the dict it stands for, each tensor made once; a wrong shape is
+    refused before any tensor is made."""
+    state = state_numpy(tiny_model.nets)
+    made = []
+    lazy = LazyState({k: v.shape for k, v in state.items()}, lambda k: made.append(k) or state[k])
+    nets = DFDNetworks(tiny_cfg)
+    load_strict(nets, lazy, "lazy")
+    assert sorted(made) == sorted(state)
+    got = state_numpy(nets)
+    assert all(np.array_equal(got[k], state[k]) for k in state)
+    made.clear()
+    shapes = {k: v.shape for k, v in state.items()}
+    shapes["G.model.1.weight"] = (1, 2, 3)
+    with pytest.raises(WeightsError, match=r"G.model.1.weight has shape \[1, 2, 3\]"):
+        load_strict(nets, LazyState(shapes, lambda k: made.append(k) or state[k]), "lazy")
+    assert made == []
+    with pytest.raises(KeyError):
+        lazy["no.such.tensor"]
 
 
 def test_tensorfile_reads_files_of_jdfds_former_writer(tmp_path):

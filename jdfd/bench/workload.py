@@ -14,6 +14,7 @@ import numpy as np
 from jdfd import components
 from jdfd.config import CANVAS, PARTS, ModelConfig
 from jdfd.projection import DEFAULT_K, ComponentBank
+from jdfd.weights.strict import LazyState
 
 #: Stage names in report order. ``encoders``/``fm`` run all five networks of a box.
 STAGES: tuple[str, ...] = ("encoders", "projection", "fm", "generator", "end_to_end")
@@ -61,31 +62,33 @@ def synthetic_photos(n: int, size: int, seed: int = 0) -> np.ndarray:
     return np.clip(photos + 0.1 * rng.standard_normal((n, 3, size, size), dtype=np.float32), -1, 1)
 
 
-def synthetic_state(shapes: dict[str, tuple[int, ...]], seed: int = 0, prefix: str = "") -> dict[str, np.ndarray]:
+def synthetic_state(shapes: dict[str, tuple[int, ...]], seed: int = 0, prefix: str = "") -> LazyState:
     """Random weights for a state dict, each tensor seeded by its name (``prefix`` + key, e.g. ``"fm.nose."``).
 
     Convolution and linear weights are scaled by 1/sqrt(fan-in) so activations stay of
     order one through the deep networks (as in a trained model: no denormals, no
-    overflow, and timings that mean something).
+    overflow, and timings that mean something). Each tensor is made when read, the same
+    every time: both frameworks load it tensor by tensor, so their peak memory is not
+    set by a second full copy of the weights.
     """
-    out = {}
-    for name, shape in sorted(shapes.items()):
+
+    def make(name: str) -> np.ndarray:
         rng = np.random.default_rng([seed, zlib.crc32((prefix + name).encode())])
-        shape = tuple(int(s) for s in shape)
+        shape = state.shapes[name]
         leaf = name.rsplit(".", 1)[-1]
         if leaf == "running_mean":
-            a = 0.1 * rng.standard_normal(shape, dtype=np.float32)
-        elif leaf == "running_var":
-            a = rng.uniform(0.5, 1.5, size=shape).astype(np.float32)
-        elif leaf == "weight" and len(shape) == 1:  # norm scale
-            a = 1.0 + 0.1 * rng.standard_normal(shape, dtype=np.float32)
-        elif leaf == "weight":
+            return 0.1 * rng.standard_normal(shape, dtype=np.float32)
+        if leaf == "running_var":
+            return rng.uniform(0.5, 1.5, size=shape).astype(np.float32)
+        if leaf == "weight" and len(shape) == 1:  # norm scale
+            return 1.0 + 0.1 * rng.standard_normal(shape, dtype=np.float32)
+        if leaf == "weight":
             fan_in = int(np.prod(shape[1:]))
-            a = rng.standard_normal(shape, dtype=np.float32) * np.float32(1.0 / np.sqrt(fan_in))
-        else:
-            a = 0.05 * rng.standard_normal(shape, dtype=np.float32)
-        out[name] = a
-    return out
+            return rng.standard_normal(shape, dtype=np.float32) * np.float32(1.0 / np.sqrt(fan_in))
+        return 0.05 * rng.standard_normal(shape, dtype=np.float32)
+
+    state = LazyState(dict(sorted(shapes.items())), make)
+    return state
 
 
 def synthetic_banks(cfg: ModelConfig, size: int, seed: int = 0) -> dict[str, ComponentBank]:

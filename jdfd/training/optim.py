@@ -30,19 +30,38 @@ class FusedAdam(jt.nn.Adam):
         self.pre_step(loss, retain_graph)  # gradients (all-reduced under MPI), n_step += 1
         for pg in self.param_groups:
             live = [i for i, p in enumerate(pg["params"]) if not p.is_stop_grad()]
-            if not live:
-                continue
             b1, b2 = pg.get("betas", self.betas)
-            outs = self.ops.dfd_adam(
-                *([pg[key][i] for i in live] for key in ("params", "grads", "m", "values")),
-                float(pg.get("lr", self.lr)), float(b1), float(b2), float(pg.get("eps", self.eps)),
-                float(pg.get("weight_decay", self.weight_decay)), int(self.n_step))
-            n = len(live)
-            for j, i in enumerate(live):
-                pg["params"][i].update(outs[j])
-                pg["m"][i].update(outs[n + j])
-                pg["values"][i].update(outs[2 * n + j])
+            for chunk in _chunks(live, [pg["params"][i].numel() * 4 for i in live], ADAM_CHUNK_BYTES):
+                outs = self.ops.dfd_adam(
+                    *([pg[key][i] for i in chunk] for key in ("params", "grads", "m", "values")),
+                    float(pg.get("lr", self.lr)), float(b1), float(b2), float(pg.get("eps", self.eps)),
+                    float(pg.get("weight_decay", self.weight_decay)), int(self.n_step))
+                n = len(chunk)
+                for j, i in enumerate(chunk):
+                    pg["params"][i].update(outs[j])
+                    pg["m"][i].update(outs[n + j])
+                    pg["values"][i].update(outs[2 * n + j])
         self.post_step()
+
+
+#: Bytes of parameters one ``dfd_adam`` pass updates. The op writes new weights and moments
+#: beside the old ones, which are freed once it has run: over all tensors at once that is three
+#: extra copies of every trained weight (+3 GB for the paper model's stage I), over chunks of
+#: this size three copies of one chunk.
+ADAM_CHUNK_BYTES = 32 << 20
+
+
+def _chunks(items: list[int], sizes: list[int], limit: int) -> list[list[int]]:
+    """``items`` in order, cut into runs of at most ``limit`` bytes (a larger tensor alone)."""
+    out: list[list[int]] = []
+    total = limit
+    for item, size in zip(items, sizes):
+        if total + size > limit:
+            out.append([])
+            total = 0
+        out[-1].append(item)
+        total += size
+    return out
 
 
 def adam(params, lr: float, betas: tuple, ops=None):

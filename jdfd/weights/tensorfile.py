@@ -17,6 +17,8 @@ import numpy as np
 from safetensors import SafetensorError, safe_open
 from safetensors.numpy import save_file
 
+from jdfd.weights.strict import LazyState
+
 
 class TensorFileError(ValueError):
     pass
@@ -53,3 +55,27 @@ def load(path: str | Path) -> tuple[dict[str, np.ndarray], dict[str, str]]:
     except SafetensorError as e:
         raise TensorFileError(f"{path}: not a readable safetensors file ({e})") from None
     return tensors, dict(meta)
+
+
+def load_lazy(path: str | Path) -> tuple[LazyState, dict[str, str]]:
+    """Like :func:`load`, but each tensor is read from the file only when indexed (and not kept).
+
+    For loading weights into a network: one tensor at a time is held beside the network's copy.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such file")
+    try:
+        f = safe_open(str(path), framework="numpy")  # closed when the LazyState is dropped
+        meta = f.metadata() or {}
+        shapes = {name: tuple(f.get_slice(name).get_shape()) for name in f.keys()}
+    except SafetensorError as e:
+        raise TensorFileError(f"{path}: not a readable safetensors file ({e})") from None
+
+    def read(name: str) -> np.ndarray:
+        try:
+            return f.get_tensor(name)
+        except SafetensorError as e:
+            raise TensorFileError(f"{path}: tensor {name} is unreadable ({e})") from None
+
+    return LazyState(shapes, read), dict(meta)
