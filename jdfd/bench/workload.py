@@ -71,10 +71,11 @@ def synthetic_state(shapes: dict[str, tuple[int, ...]], seed: int = 0, prefix: s
     every time: both frameworks load it tensor by tensor, so their peak memory is not
     set by a second full copy of the weights.
     """
+    shapes = {k: tuple(int(s) for s in v) for k, v in sorted(shapes.items())}
 
     def make(name: str) -> np.ndarray:
         rng = np.random.default_rng([seed, zlib.crc32((prefix + name).encode())])
-        shape = state.shapes[name]
+        shape = shapes[name]
         leaf = name.rsplit(".", 1)[-1]
         if leaf == "running_mean":
             return 0.1 * rng.standard_normal(shape, dtype=np.float32)
@@ -87,8 +88,7 @@ def synthetic_state(shapes: dict[str, tuple[int, ...]], seed: int = 0, prefix: s
             return rng.standard_normal(shape, dtype=np.float32) * np.float32(1.0 / np.sqrt(fan_in))
         return 0.05 * rng.standard_normal(shape, dtype=np.float32)
 
-    state = LazyState(dict(sorted(shapes.items())), make)
-    return state
+    return LazyState(shapes, make)
 
 
 def synthetic_banks(cfg: ModelConfig, size: int, seed: int = 0) -> dict[str, ComponentBank]:

@@ -54,9 +54,9 @@ ADAM_CHUNK_BYTES = 32 << 20
 def _chunks(items: list[int], sizes: list[int], limit: int) -> list[list[int]]:
     """``items`` in order, cut into runs of at most ``limit`` bytes (a larger tensor alone)."""
     out: list[list[int]] = []
-    total = limit
+    total = 0
     for item, size in zip(items, sizes):
-        if total + size > limit:
+        if not out or total + size > limit:
             out.append([])
             total = 0
         out[-1].append(item)

@@ -45,22 +45,15 @@ def save(path: str | Path, tensors: dict[str, np.ndarray], metadata: dict[str, s
 
 def load(path: str | Path) -> tuple[dict[str, np.ndarray], dict[str, str]]:
     """Return (tensors, metadata); a missing file is FileNotFoundError, a damaged one TensorFileError."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such file")
-    try:
-        with safe_open(str(path), framework="numpy") as f:
-            meta = f.metadata() or {}
-            tensors = {name: f.get_tensor(name) for name in f.keys()}
-    except SafetensorError as e:
-        raise TensorFileError(f"{path}: not a readable safetensors file ({e})") from None
-    return tensors, dict(meta)
+    state, meta = load_lazy(path)
+    return {name: state[name] for name in state}, meta
 
 
 def load_lazy(path: str | Path) -> tuple[LazyState, dict[str, str]]:
-    """Like :func:`load`, but each tensor is read from the file only when indexed (and not kept).
+    """(tensors, metadata) with each tensor read from the file only when indexed (and not kept).
 
     For loading weights into a network: one tensor at a time is held beside the network's copy.
+    A missing file is FileNotFoundError, a damaged one TensorFileError.
     """
     path = Path(path)
     if not path.is_file():
