@@ -252,6 +252,11 @@ def test_batch_sizes_share_a_packed_copy_when_the_layout_is_the_same(kernel_lib,
     assert len(runner._packed) == copies
 
 
+def _unallocated(v) -> bool:
+    """Whether a Var holds no data yet (a lazy expression): Jittor's debug_msg ends in its address, 0 if none."""
+    return ",0)[" in v.debug_msg()
+
+
 @pytest.mark.parametrize("case", ["direct", "winograd-plain-weights", "transposed", "winograd"])
 def test_packed_layers_give_their_own_weights_back_exactly(kernel_lib, monkeypatch, case):
     """A layer whose packed weights only reorder its own holds a lazy unpacking instead (one copy in memory)."""
@@ -269,10 +274,28 @@ def test_packed_layers_give_their_own_weights_back_exactly(kernel_lib, monkeypat
     (geom,) = [g for (_, g) in runner._packed_for]
     transformed = case == "winograd" and _winograd(kernel_lib)  # Winograd's inference weights are transformed
     assert kernel_lib.dfd_conv_weights_reorderable(*geom) == (not transformed)
+    assert _unallocated(layer.weight) == (not transformed)  # released: one copy resident, the packed one
     assert layer.weight is var  # the same Var (an optimiser or another holder sees the same weights)
     np.testing.assert_array_equal(layer.weight.numpy(), w0)  # read back: the same bits
     np.testing.assert_array_equal(layer(x).numpy(), ref)
     y2, _ = runner.conv(layer, to_blocked(x), layer.in_channels)  # the packed copy is still the one used
+    np.testing.assert_array_equal(y2.numpy(), y.numpy())
+
+
+@pytest.mark.parametrize("k,p,op", [(4, 1, 0), (3, 1, 1)])
+def test_phase_split_transposed_convs_give_their_own_weights_back_exactly(kernel_lib, k, p, op):
+    """The stacked phase sub-kernels replace the layer's own weights too (read back: the same bits)."""
+    layer = nn.ConvTranspose(12, 20, k, stride=2, padding=p, output_padding=op)
+    x = _rand(2, 12, 5, 6, seed=1)
+    w0, ref = layer.weight.numpy().copy(), layer(x).numpy()
+    runner, var = BlockedRunner(kernel_lib), layer.weight
+    y, _ = runner.conv_phases(layer, to_blocked(x), 12)
+    (geom,) = [g for (_, g) in runner._packed_for]
+    assert _unallocated(layer.weight) == kernel_lib.dfd_conv_weights_reorderable(*geom)
+    assert layer.weight is var
+    np.testing.assert_array_equal(layer.weight.numpy(), w0)
+    np.testing.assert_array_equal(layer(x).numpy(), ref)
+    y2, _ = runner.conv_phases(layer, to_blocked(x), 12)  # packed once; the released weights are not re-read
     np.testing.assert_array_equal(y2.numpy(), y.numpy())
 
 

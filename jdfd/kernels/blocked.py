@@ -114,12 +114,13 @@ class BlockedRunner:
                            (lambda: layer.bias) if layer.bias is not None else (lambda: jt.zeros((oc,))))
         return self.ops.dfd_conv(x, packed, bias, *geom), oc
 
-    def _pack(self, key: tuple, geom: tuple, weight, layer=None):
+    def _pack(self, key: tuple, geom: tuple, weight, layer=None, own=None):
         """The layer's weights packed for ``geom``: packed once, shared by every geometry with the same layout.
 
         Packed copies are large (Winograd's are 4× the 3×3 weights), so a layer run at batch 1
         and batch 4 keeps one copy when oneDNN wants the same layout for both, as it usually does.
-        ``layer``: the layer whose own ``weight`` the packed copy replaces (see ``release_weights``).
+        ``layer``: the layer whose own ``weight`` the packed copy replaces (see ``release_weights``);
+        ``own`` gives that weight back from the unpacked copy (default: it is the weight itself).
         """
         seen = self._packed_for.get((key, geom))
         if seen is not None:  # the common case, every call after the first: no layout query
@@ -133,7 +134,8 @@ class BlockedRunner:
                     and self.kernels.dfd_conv_weights_reorderable(*geom)):
                 # assign() keeps the Var object (anything holding the layer's weight sees the change);
                 # the old data is freed now, and the unpacking only runs if the weights are read.
-                layer.weight.assign(self.ops.dfd_unpack(packed, *geom))
+                unpacked = self.ops.dfd_unpack(packed, *geom)
+                layer.weight.assign(own(unpacked) if own is not None else unpacked)
         self._packed_for[(key, geom)] = self._packed[layout]
         return self._packed[layout]
 
@@ -176,7 +178,14 @@ class BlockedRunner:
                 b[:oc] = layer.bias.numpy()
             return jt.array(np.tile(b, 4))
 
-        packed = self._pack((id(layer), "phases"), geom, weight)
+        def own(stacked):
+            """The layer's in × out × k × k weights from the stacked sub-kernels: each tap is in one phase."""
+            where = {t: (a, d - d_lo) for a in (0, 1) for d, t in taps[a]}
+            rows = [jt.stack([stacked[(2 * where[ty][0] + where[tx][0]) * ocp:][:oc, :, where[ty][1], where[tx][1]]
+                              .transpose(1, 0) for tx in range(k)], dim=2) for ty in range(k)]
+            return jt.stack(rows, dim=2)
+
+        packed = self._pack((id(layer), "phases"), geom, weight, layer, own)
         return self.ops.dfd_conv(x, packed, self._const((id(layer), "phase-bias"), bias), *geom), oc
 
     def conv_from_phases(self, layer, x, channels: int):

@@ -71,12 +71,6 @@ std::mutex& dfd_grad_running() {
     return m;
 }
 
-char* dfd_grad_scratch(size_t bytes) {
-    static std::vector<char> buf;
-    if (buf.size() < bytes) buf.resize(bytes);
-    return buf.data();
-}
-
 string dfd_conv_grad_impl(int n, int ic, int ih, int iw, int oc, int k, int stride, int pad_l, int pad_r,
                           int transposed, int algo, int plain_src) {
     DfdGeom g{n, ic, ih, iw, oc, k, stride, pad_l, pad_r, transposed, algo, plain_src};
@@ -111,12 +105,14 @@ void DfdConvBwdDataOp::run() {
     auto& eng = dfd_engine();
     auto& s = dfd_stream();
     memory user_w(e.user_weights, eng, w->mem_ptr), wei = user_w;
-    if (e.data_weights != e.user_weights) {  // weights change every step: reorder them each call (small)
-        wei = memory(e.data_weights, eng);
+    bool reordered = e.data_weights != e.user_weights;
+    DfdBuffer wbuf(reordered ? e.data_weights.get_size() : 0), scratch(e.data_scratch.get_size());
+    if (reordered) {  // weights change every step: reorder them each call (small)
+        wei = memory(e.data_weights, eng, wbuf.data());
         reorder(user_w, wei).execute(s, user_w, wei);
     }
     memory ddst(e.dst, eng, dy->mem_ptr), dsrc(e.src, eng, dx->mem_ptr);
-    memory pad(e.data_scratch, eng, dfd_grad_scratch(e.data_scratch.get_size()));
+    memory pad(e.data_scratch, eng, scratch.data());
     e.bwd_data.execute(s, {{DNNL_ARG_DIFF_DST, ddst}, {DNNL_ARG_WEIGHTS, wei}, {DNNL_ARG_DIFF_SRC, dsrc},
                            {DNNL_ARG_SCRATCHPAD, pad}});
     s.wait();

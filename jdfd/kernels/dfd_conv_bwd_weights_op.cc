@@ -42,11 +42,13 @@ void DfdConvBwdWeightsOp::run() {
     auto& s = dfd_stream();
     memory src(e.src, eng, x->mem_ptr), ddst(e.dst, eng, dy->mem_ptr), dbias(e.bias, eng, db->mem_ptr);
     memory user_dw(e.user_weights, eng, dw->mem_ptr), dwei = user_dw;
-    if (e.diff_weights != e.user_weights) dwei = memory(e.diff_weights, eng);
-    memory pad(e.weights_scratch, eng, dfd_grad_scratch(e.weights_scratch.get_size()));
+    bool reordered = e.diff_weights != e.user_weights;
+    DfdBuffer wbuf(reordered ? e.diff_weights.get_size() : 0), scratch(e.weights_scratch.get_size());
+    if (reordered) dwei = memory(e.diff_weights, eng, wbuf.data());
+    memory pad(e.weights_scratch, eng, scratch.data());
     e.bwd_weights.execute(s, {{DNNL_ARG_SRC, src}, {DNNL_ARG_DIFF_DST, ddst}, {DNNL_ARG_DIFF_WEIGHTS, dwei},
                               {DNNL_ARG_DIFF_BIAS, dbias}, {DNNL_ARG_SCRATCHPAD, pad}});
-    if (e.diff_weights != e.user_weights) reorder(dwei, user_dw).execute(s, dwei, user_dw);
+    if (reordered) reorder(dwei, user_dw).execute(s, dwei, user_dw);
     s.wait();
     if (dfd_profiling())
         dfd_record("conv-bwd-weights " + g.key() + " " + e.impl,

@@ -171,13 +171,12 @@ void DfdConvOp::infer_shape() {
 
 void DfdConvOp::run() {
     auto t0 = std::chrono::steady_clock::now();
-    // One convolution at a time (Jittor runs one op at a time; this also guards the shared scratchpad).
+    // One convolution at a time (Jittor runs one op at a time; oneDNN's stream is shared).
     static std::mutex running;
-    static std::vector<char> scratch;
     std::lock_guard<std::mutex> hold(running);
     auto& e = dfd_conv_entry(g);
     auto& eng = dfd_engine();
-    if (scratch.size() < e.scratchpad.get_size()) scratch.resize(e.scratchpad.get_size());
+    DfdBuffer scratch(e.scratchpad.get_size());
     memory src(e.src, eng, x->mem_ptr), wei(e.weights, eng, w->mem_ptr), bias(e.bias, eng, b->mem_ptr),
         dst(e.dst, eng, y->mem_ptr), pad(e.scratchpad, eng, scratch.data());
     e.prim.execute(dfd_stream(), {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, wei}, {DNNL_ARG_BIAS, bias},

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "mem/allocator.h"
 #include "var.h"
 
 #ifndef DFD_BLOCK
@@ -71,8 +72,15 @@ inline void dfd_check_blocked(const NanoVector& s, int n, int c, int h, int w, c
     ASSERT(dfd_is_blocked(s, n, c, h, w))
         << what << s << "does not match the geometry" << g.key();
 }
-// One backward primitive at a time (they share one scratchpad); returns the scratchpad, grown to bytes.
-char* dfd_grad_scratch(size_t bytes);
+// Memory for one kernel call (a oneDNN scratchpad, weights reordered for this call), taken from Jittor's
+// allocator and given back after the call: between calls Jittor reuses it for maps and weights. (A buffer
+// of the kernels' own, kept at its largest size, held hundreds of MB outside Jittor's cache for good.)
+struct DfdBuffer {
+    Allocation mem;
+    explicit DfdBuffer(size_t bytes) : mem(cpu_allocator, bytes ? bytes : 1) {}
+    void* data() const { return mem.ptr; }
+};
+// One backward primitive at a time.
 std::mutex& dfd_grad_running();
 
 // Per-lane sums over each plane (sample × channel block) of a blocked map, in double, two per lane:
