@@ -161,15 +161,20 @@ class BlockedRunner:
             algo = 1 if 4 * 4 * 4 * ocp * channels * kc * kc <= WINOGRAD_PACK_MAX_BYTES else 2
         geom = (n, channels, h, w, 4 * ocp, kc, 1, -d_lo, d_hi, 0, algo)
 
+        # Each kernel tap (ty, tx) lies in exactly one phase's sub-kernel: output channels from c0, at (dy, dx).
+        where = {t: (a, d - d_lo) for a in (0, 1) for d, t in taps[a]}
+
+        def slot(ty: int, tx: int) -> tuple[int, int, int]:
+            (a, dy), (b, dx) = where[ty], where[tx]
+            return (2 * a + b) * ocp, dy, dx
+
         def weight():
             wt = layer.weight.numpy().astype(np.float32)  # in × out × k × k
             stacked = np.zeros((4 * ocp, channels, kc, kc), np.float32)
-            for a in (0, 1):
-                for b in (0, 1):
-                    group = stacked[(2 * a + b) * ocp:(2 * a + b) * ocp + oc]
-                    for dy, ty in taps[a]:
-                        for dx, tx in taps[b]:
-                            group[:, :, dy - d_lo, dx - d_lo] = wt[:, :, ty, tx].T
+            for ty in range(k):
+                for tx in range(k):
+                    c0, dy, dx = slot(ty, tx)
+                    stacked[c0:c0 + oc, :, dy, dx] = wt[:, :, ty, tx].T
             return jt.array(stacked)
 
         def bias():
@@ -179,11 +184,11 @@ class BlockedRunner:
             return jt.array(np.tile(b, 4))
 
         def own(stacked):
-            """The layer's in × out × k × k weights from the stacked sub-kernels: each tap is in one phase."""
-            where = {t: (a, d - d_lo) for a in (0, 1) for d, t in taps[a]}
-            rows = [jt.stack([stacked[(2 * where[ty][0] + where[tx][0]) * ocp:][:oc, :, where[ty][1], where[tx][1]]
-                              .transpose(1, 0) for tx in range(k)], dim=2) for ty in range(k)]
-            return jt.stack(rows, dim=2)
+            """The layer's in × out × k × k weights back from the stacked sub-kernels (the inverse of weight())."""
+            def tap(ty, tx):
+                c0, dy, dx = slot(ty, tx)
+                return stacked[c0:c0 + oc, :, dy, dx].transpose(1, 0)
+            return jt.stack([jt.stack([tap(ty, tx) for tx in range(k)], dim=2) for ty in range(k)], dim=2)
 
         packed = self._pack((id(layer), "phases"), geom, weight, layer, own)
         return self.ops.dfd_conv(x, packed, self._const((id(layer), "phase-bias"), bias), *geom), oc

@@ -73,8 +73,8 @@ inline void dfd_check_blocked(const NanoVector& s, int n, int c, int h, int w, c
         << what << s << "does not match the geometry" << g.key();
 }
 // Memory for one kernel call (a oneDNN scratchpad, weights reordered for this call), taken from Jittor's
-// allocator and given back after the call: between calls Jittor reuses it for maps and weights. (A buffer
-// of the kernels' own, kept at its largest size, held hundreds of MB outside Jittor's cache for good.)
+// allocator and given back after the call: between calls Jittor reuses it for maps and weights, instead of a
+// buffer of the kernels' own kept at its largest size outside Jittor's cache for the life of the process.
 struct DfdBuffer {
     Allocation mem;
     explicit DfdBuffer(size_t bytes) : mem(cpu_allocator, bytes ? bytes : 1) {}
