@@ -223,6 +223,26 @@ def test_training_step_parity_tiny(tiny_cfg, tmp_path):
             assert got_tw[k] == pytest.approx(got_jt[k], rel=1e-3), (stage, k, got_jt[k], got_tw[k])
 
 
+def test_each_torch_framework_compiles_in_its_own_mode(tiny_cfg, monkeypatch):
+    """``torch-compile-max`` reaches ``torch.compile`` as ``max-autotune``, for inference and training
+    (recorded, not compiled: compiling takes minutes)."""
+    pytest.importorskip("torch")
+    import torch  # noqa: PLC0415
+
+    from jdfd.bench.worker import COMPILE_MODES, TORCH_FRAMEWORKS, TorchBackend  # noqa: PLC0415
+
+    assert COMPILE_MODES["torch-compile-max"] == "max-autotune" and COMPILE_MODES["torch"] is None
+    seen: list = []
+    monkeypatch.setattr(torch, "compile", lambda m, mode=None: seen.append(mode) or m)
+    for fw in TORCH_FRAMEWORKS:
+        seen.clear()
+        be = TorchBackend(tiny_cfg, "cpu", COMPILE_MODES[fw])
+        be.build(workload.synthetic_banks(tiny_cfg, 20))
+        be.trainer("stage2", 2)
+        want = COMPILE_MODES[fw]
+        assert (set(seen) == {want} and len(seen) >= 10) if want else not seen, (fw, seen)
+
+
 def test_training_step_part_by_part_is_the_same_step(tiny_cfg, tmp_path):
     """``--modes train`` clocks a step in parts (synchronised between them): same losses, same weights after."""
     from jdfd.bench.worker import jittor_step_parts  # noqa: PLC0415

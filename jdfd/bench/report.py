@@ -88,7 +88,8 @@ def markdown(result: dict) -> str:
                  "`DeepFaceDrawing(fast=False)`) and the Trainer; `jittor-fast` = jdfd's default inference path, "
                  "`jdfd.fast.FastDFD` (jdfd's oneDNN kernels where they load, see `jdfd/kernels/`); "
                  "`jittor-nodnnl` = Jittor with oneDNN off; `torch` = the PyTorch twin, eager; `torch-compile` = the "
-                 "twin with every network through `torch.compile`.")
+                 "twin with every network through `torch.compile` (default mode); `torch-compile-max` = the same "
+                 "in `mode=\"max-autotune\"`.")
     for n in result.get("notes", []):
         lines.append(f"- {n}")
     for cfg in configs:

@@ -39,14 +39,14 @@ def _feature_matching(fake: list[list[torch.Tensor]], real: list[list[torch.Tens
 
 
 class TorchTrainer:
-    def __init__(self, cfg: ModelConfig, stage: str, device: torch.device, compile_: bool = False,
+    def __init__(self, cfg: ModelConfig, stage: str, device: torch.device, compile_mode: str | None = None,
                  perceptual: bool = False):
         self.cfg, self.stage, self.dev = cfg, stage, device
         self.vgg = None
         nets = TwinNetworks(cfg)
         load_torch(nets, workload.synthetic_state({k: tuple(v.shape) for k, v in nets.state_dict().items()}))
         self.nets = nets.to(device).train()
-        c = torch.compile if compile_ else (lambda m: m)
+        c = (lambda m: torch.compile(m, mode=compile_mode)) if compile_mode else (lambda m: m)
         self.enc = {p: c(nets.encoders[p]) for p in PARTS}
         if stage == "stage1":
             self.imdec = {p: c(nets.image_decoders[p]) for p in PARTS}

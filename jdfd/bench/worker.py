@@ -6,7 +6,8 @@ that framework's own peak memory. The spec says what to run; the result is JSON.
 
 Frameworks: ``jittor`` (jdfd's own inference code, ``DeepFaceDrawing``),
 ``jittor-fast`` (:mod:`jdfd.bench.fast`), ``jittor-nodnnl`` (Jittor with oneDNN off,
-set by the parent through ``use_mkl=0``), ``torch`` (eager) and ``torch-compile``.
+set by the parent through ``use_mkl=0``), ``torch`` (eager), ``torch-compile`` (its default
+mode) and ``torch-compile-max`` (``mode="max-autotune"``, its strongest CPU setting).
 """
 
 from __future__ import annotations
@@ -30,7 +31,10 @@ from jdfd.bench import workload
 from jdfd.config import PARTS, ModelConfig
 
 JITTOR_FRAMEWORKS = ("jittor", "jittor-fast", "jittor-nodnnl")
-TORCH_FRAMEWORKS = ("torch", "torch-compile")
+# torch.compile's mode for each PyTorch framework (None: eager)
+COMPILE_MODES: dict[str, str | None] = {"torch": None, "torch-compile": "default",
+                                        "torch-compile-max": "max-autotune"}
+TORCH_FRAMEWORKS = tuple(COMPILE_MODES)
 FRAMEWORKS = JITTOR_FRAMEWORKS + TORCH_FRAMEWORKS
 
 
@@ -219,13 +223,14 @@ def _shapes(module) -> dict[str, tuple[int, ...]]:
 
 # ---------------------------------------------------------------------------- PyTorch
 class TorchBackend:
-    """The PyTorch twin, eager or through ``torch.compile`` (each network compiled on its own)."""
+    """The PyTorch twin, eager (``compile_mode=None``) or through ``torch.compile`` in that mode,
+    each network compiled on its own."""
 
-    def __init__(self, cfg: ModelConfig, device: str, compile_: bool):
+    def __init__(self, cfg: ModelConfig, device: str, compile_mode: str | None):
         import torch  # noqa: PLC0415
 
         self.torch = torch
-        self.cfg, self.compile = cfg, compile_
+        self.cfg, self.compile = cfg, compile_mode
         self.dev = torch.device(device)
         self.info = {"torch": torch.__version__, "threads": torch.get_num_threads(),
                      "mkldnn": bool(torch.backends.mkldnn.is_available())}
@@ -233,7 +238,7 @@ class TorchBackend:
             self.info["gpu"] = torch.cuda.get_device_name(0)
 
     def _c(self, fn: Callable) -> Callable:
-        return self.torch.compile(fn) if self.compile else fn
+        return self.torch.compile(fn, mode=self.compile) if self.compile else fn
 
     def build(self, banks: dict) -> None:
         from jdfd.bench.torch_twin import TwinNetworks, assemble  # noqa: PLC0415
@@ -405,7 +410,7 @@ def run_spec(spec: dict) -> dict:
     if fw in JITTOR_FRAMEWORKS:
         backend: Any = JittorBackend(cfg, device, fast=fw == "jittor-fast")
     elif fw in TORCH_FRAMEWORKS:
-        backend = TorchBackend(cfg, device, compile_=fw == "torch-compile")
+        backend = TorchBackend(cfg, device, compile_mode=COMPILE_MODES[fw])
     else:
         raise ValueError(f"unknown framework {fw!r} (one of {', '.join(FRAMEWORKS)})")
     result: dict[str, Any] = {"framework": fw, "config": cfg.name, "mode": spec["mode"], "device": device,
