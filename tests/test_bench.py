@@ -351,6 +351,7 @@ def test_plan_interleaves_frameworks_and_limits_onednn_off():
     assert len(off) == 1 and off[0]["config"]["name"] == "compact" and off[0]["batches"] == [1]
     assert off[0]["reps"] == 1 and off[0]["mode"] == "infer"
     assert not any(s["framework"] == "jittor-fast" and s["mode"] == "train" for s in specs)
+    assert not any(s["framework"] == "torch-compile-max" for s in specs)  # opt-in only
     for fw in ("jittor", "torch", "torch-compile"):
         assert sum(s["reps"] for s in specs if s["framework"] == fw and s["config"]["name"] == "paper"
                    and s["mode"] == "infer") == 6

@@ -36,6 +36,8 @@ COMPILE_MODES: dict[str, str | None] = {"torch": None, "torch-compile": "default
                                         "torch-compile-max": "max-autotune"}
 TORCH_FRAMEWORKS = tuple(COMPILE_MODES)
 FRAMEWORKS = JITTOR_FRAMEWORKS + TORCH_FRAMEWORKS
+# measured only when asked for: max-autotune compiles for 10+ minutes per training stage on 2 cores
+OPT_IN_FRAMEWORKS = ("torch-compile-max",)
 
 
 def peak_rss_mb() -> float:
