@@ -11,6 +11,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <deque>
 #include <functional>
 #include <iostream>
 #include <sstream>
@@ -126,7 +127,7 @@ static auto with_fallback(int algo, Build build, algorithm& chosen) -> decltype(
 struct Call {
     std::function<void()> run;
     std::string impl;
-    std::vector<Buf> keep;
+    std::deque<Buf> keep;  // a deque: adding a buffer moves none of those that memory objects point into
 };
 
 static Call make_call(const std::string& kind, const Geom& g) {
@@ -134,7 +135,6 @@ static Call make_call(const std::string& kind, const Geom& g) {
     at.set_scratchpad_mode(scratchpad_mode::user);
     Descs d = descs(g);
     Call c;
-    c.keep.reserve(8);
     auto buf = [&](const memory::desc& md) {
         c.keep.emplace_back(md.get_size());
         return memory(md, eng, c.keep.back().p());

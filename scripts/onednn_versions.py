@@ -140,14 +140,14 @@ def main() -> None:
           f"median of {args.reps} calls, fastest of {args.rounds} runs each")
     for name, calls in work.items():
         print(f"\n{name}: convolutions, calls x median")
-        totals = [sum(n * res[g][0] for g, n in calls.items() if res[g][0] >= 0) for _, res in results]
-        for lib_name, total in zip(names, totals):
-            ratio = f"  ({total / totals[0]:.2f}x {names[0]})" if totals[0] else ""
-            print(f"  {lib_name:>14}: {total:9.1f} ms{ratio}")
         by_kind = collections.defaultdict(lambda: [0.0] * len(results))
         for g, n in calls.items():
             for i, (_, res) in enumerate(results):
-                by_kind[g[0]][i] += n * max(res[g][0], 0.0)
+                by_kind[g[0]][i] += n * max(res[g][0], 0.0)  # -1: the library could not build it
+        totals = [sum(ts[i] for ts in by_kind.values()) for i in range(len(results))]
+        for lib_name, total in zip(names, totals):
+            ratio = f"  ({total / totals[0]:.2f}x {names[0]})" if totals[0] else ""
+            print(f"  {lib_name:>14}: {total:9.1f} ms{ratio}")
         for kind, ts in sorted(by_kind.items()):
             print(f"    {kind:>16}: " + " / ".join(f"{t:.1f}" for t in ts) + " ms")
         if len(results) > 1:

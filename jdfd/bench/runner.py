@@ -26,7 +26,8 @@ from typing import Any
 
 import numpy as np
 
-from jdfd.bench.worker import FRAMEWORKS, JITTOR_FRAMEWORKS, OPT_IN_FRAMEWORKS, TORCH_FRAMEWORKS
+from jdfd.bench.cli import DEFAULT_FRAMEWORKS
+from jdfd.bench.worker import JITTOR_FRAMEWORKS, TORCH_FRAMEWORKS
 from jdfd.config import get_config
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -43,7 +44,7 @@ class BenchOptions:
     reps: int = 6
     rounds: int = 3
     warmup: int = 1
-    frameworks: list[str] = field(default_factory=lambda: [f for f in FRAMEWORKS if f not in OPT_IN_FRAMEWORKS])
+    frameworks: list[str] = field(default_factory=lambda: DEFAULT_FRAMEWORKS.split(","))
     modes: list[str] = field(default_factory=lambda: ["infer", "train"])
     device: str = "cpu"
     out: str = "outputs/bench"

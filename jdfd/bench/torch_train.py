@@ -38,6 +38,11 @@ def _feature_matching(fake: list[list[torch.Tensor]], real: list[list[torch.Tens
     return sum((f - r).abs().mean() * w for fs, rs in zip(fake, real) for f, r in zip(fs[:-1], rs[:-1]))
 
 
+def compiler(mode: str | None):
+    """``torch.compile`` in ``mode`` (each network on its own), or the network as it is where ``mode`` is None."""
+    return (lambda m: torch.compile(m, mode=mode)) if mode else (lambda m: m)
+
+
 class TorchTrainer:
     def __init__(self, cfg: ModelConfig, stage: str, device: torch.device, compile_mode: str | None = None,
                  perceptual: bool = False):
@@ -46,7 +51,7 @@ class TorchTrainer:
         nets = TwinNetworks(cfg)
         load_torch(nets, workload.synthetic_state({k: tuple(v.shape) for k, v in nets.state_dict().items()}))
         self.nets = nets.to(device).train()
-        c = (lambda m: torch.compile(m, mode=compile_mode)) if compile_mode else (lambda m: m)
+        c = compiler(compile_mode)
         self.enc = {p: c(nets.encoders[p]) for p in PARTS}
         if stage == "stage1":
             self.imdec = {p: c(nets.image_decoders[p]) for p in PARTS}

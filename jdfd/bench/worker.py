@@ -36,8 +36,6 @@ COMPILE_MODES: dict[str, str | None] = {"torch": None, "torch-compile": "default
                                         "torch-compile-max": "max-autotune"}
 TORCH_FRAMEWORKS = tuple(COMPILE_MODES)
 FRAMEWORKS = JITTOR_FRAMEWORKS + TORCH_FRAMEWORKS
-# measured only when asked for: max-autotune compiles for 10+ minutes per training stage on 2 cores
-OPT_IN_FRAMEWORKS = ("torch-compile-max",)
 
 
 def peak_rss_mb() -> float:
@@ -240,7 +238,9 @@ class TorchBackend:
             self.info["gpu"] = torch.cuda.get_device_name(0)
 
     def _c(self, fn: Callable) -> Callable:
-        return self.torch.compile(fn, mode=self.compile) if self.compile else fn
+        from jdfd.bench.torch_train import compiler  # noqa: PLC0415
+
+        return compiler(self.compile)(fn)
 
     def build(self, banks: dict) -> None:
         from jdfd.bench.torch_twin import TwinNetworks, assemble  # noqa: PLC0415
