@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-# also BenchOptions' default; torch-compile-max is left out: it compiles for 10+ minutes per training stage on 2 cores
+# also BenchOptions' default; torch-compile-max is left out: it compiles for 9-11 minutes per training stage on 2 cores
 DEFAULT_FRAMEWORKS = "jittor,jittor-fast,jittor-nodnnl,torch,torch-compile"
 
 
