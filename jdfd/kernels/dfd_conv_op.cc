@@ -1,5 +1,6 @@
 #include <chrono>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <sstream>
 #include <unordered_map>
@@ -44,6 +45,17 @@ string dfd_kernel_profile(int on) {
     times.clear();
     profiling = on;
     return ss.str();
+}
+
+string dfd_buffer_misaligned(int64 bytes, int count) {
+    std::vector<std::unique_ptr<DfdBuffer>> held;
+    int raw = 0, aligned = 0;
+    for (int i = 1; i <= count; i++) {
+        held.emplace_back(new DfdBuffer(bytes * i));
+        raw += reinterpret_cast<uintptr_t>(held.back()->mem.ptr) % DfdBuffer::align != 0;
+        aligned += reinterpret_cast<uintptr_t>(held.back()->data()) % DfdBuffer::align != 0;
+    }
+    return std::to_string(raw) + " " + std::to_string(aligned);
 }
 
 std::string DfdGeom::key() const {

@@ -29,6 +29,12 @@ string dfd_conv_weights_layout(int n, int ic, int ih, int iw, int oc, int k, int
 // @pyjt(dfd_block)
 int dfd_block();
 
+// Of `count` per-call buffers (DfdBuffer) of 1..count × `bytes`, all alive at once, how many oneDNN could not
+// write with 64-byte stores: the raw allocations' (Jittor's allocator) and the buffers' misaligned counts,
+// as "raw buffers" (for a test).
+// @pyjt(dfd_buffer_misaligned)
+string dfd_buffer_misaligned(int64 bytes, int count);
+
 // Turns kernel timing on (1) or off (0); returns the times so far ("kernel<TAB>calls<TAB>seconds" lines) and clears them.
 // @pyjt(dfd_kernel_profile)
 string dfd_kernel_profile(int on);

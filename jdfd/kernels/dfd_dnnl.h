@@ -6,6 +6,7 @@
 // Primitives are created once per geometry and cached for the life of the process.
 #pragma once
 #include <algorithm>
+#include <cstdint>
 #include <dnnl.hpp>
 #include <mutex>
 #include <string>
@@ -75,10 +76,17 @@ inline void dfd_check_blocked(const NanoVector& s, int n, int c, int h, int w, c
 // Memory for one kernel call (a oneDNN scratchpad, weights reordered for this call), taken from Jittor's
 // allocator and given back after the call: between calls Jittor reuses it for maps and weights, instead of a
 // buffer of the kernels' own kept at its largest size outside Jittor's cache for the life of the process.
+// Aligned to 64 bytes, as oneDNN's own buffers are: its AVX-512 kernels write some of these (the reordered
+// weight gradients) with non-temporal 64-byte stores, which fault on an address that is not a multiple of 64,
+// and Jittor's allocator only promises 32 (a compact stage-I backward pass segfaulted on an AVX-512 Xeon).
 struct DfdBuffer {
+    static constexpr size_t align = 64;
     Allocation mem;
-    explicit DfdBuffer(size_t bytes) : mem(cpu_allocator, bytes ? bytes : 1) {}
-    void* data() const { return mem.ptr; }
+    explicit DfdBuffer(size_t bytes) : mem(cpu_allocator, bytes + align) {}
+    void* data() const {
+        auto p = reinterpret_cast<uintptr_t>(mem.ptr);
+        return reinterpret_cast<void*>((p + align - 1) / align * align);
+    }
 };
 // One backward primitive at a time.
 std::mutex& dfd_grad_running();
