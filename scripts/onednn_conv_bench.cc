@@ -9,6 +9,7 @@
 // (packed once for the forward pass, reordered from oihw on every backward call, as jdfd's ops do).
 #include <algorithm>
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <deque>
@@ -45,13 +46,18 @@ static engine eng(engine::kind::cpu, 0);
 static stream strm(eng);
 static const tag blocked = DFD_BLOCK == 16 ? tag::nChw16c : tag::nChw8c;
 
-// A buffer of floats, filled with small values (oneDNN's speed does not depend on them; denormals would).
+// A buffer of floats, filled with small values (oneDNN's speed does not depend on them; denormals would),
+// aligned to 64 bytes as jdfd's kernels align theirs (DfdBuffer): oneDNN's AVX-512 kernels write some
+// buffers with non-temporal 64-byte stores, which fault elsewhere.
 struct Buf {
     std::vector<float> v;
-    explicit Buf(size_t bytes) : v(bytes / sizeof(float) + 1) {
+    explicit Buf(size_t bytes) : v(bytes / sizeof(float) + 1 + 16) {
         for (size_t i = 0; i < v.size(); i++) v[i] = 0.001f * float(int(i % 97) - 48);
     }
-    void* p() { return v.data(); }
+    void* p() {
+        auto a = reinterpret_cast<uintptr_t>(v.data());
+        return reinterpret_cast<void*>((a + 63) / 64 * 64);
+    }
 };
 
 struct Descs {

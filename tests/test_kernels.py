@@ -431,6 +431,33 @@ def test_blocked_conv_gradients_match_jittors(kernel_lib, cin, cout, k, stride, 
         assert np.abs(a - b).max() <= tol * np.abs(a).max(), (np.abs(a - b).max(), np.abs(a).max())
 
 
+@pytest.mark.parametrize("cin,cout,k,size", [
+    (20, 1, 5, 12),   # a stage-I image decoder's last layer (16 → 1, 5×5): 4×4 phases where a block has 16
+    (24, 3, 7, 10),   # the generator's last layer (→ 3, 7×7): 2×2 phases, 12 lanes (16-channel blocks only)
+])
+def test_conv_on_output_phases_matches_jittors_both_ways(kernel_lib, cin, cout, k, size):
+    """A convolution with fewer outputs than a block, as one convolution of the input's phases into the output's:
+    output and the input's, weights' and bias's gradients as Jittor's own layer gives them."""
+    from jdfd.kernels.training import _phase_factor, conv_on_output_phases  # noqa: PLC0415
+
+    layer = nn.Conv(cin, cout, k)
+    x = _rand(2, cin, size, size, seed=1)
+    f = _phase_factor(layer, to_blocked(x))
+    if not f:
+        assert BLOCK == 8 and cout == 3, "only 12 phase lanes do not fit a block of 8"
+        return
+    y = layer(x)
+    gy = _rand(*y.shape, seed=2)
+    targets = [layer.weight, layer.bias, x]
+    want = jt.grad((y * gy).sum(), targets)
+    y2 = conv_on_output_phases(kernel_lib, layer, to_blocked(x), f)
+    got = jt.grad((y2 * gy).sum(), targets)
+    for a, b in zip([y, *want], [y2, *got]):
+        a, b = a.numpy(), b.numpy()
+        assert a.shape == b.shape
+        assert np.abs(a - b).max() <= 1e-5 * np.abs(a).max(), (np.abs(a - b).max(), np.abs(a).max())
+
+
 def _reflect_pad(x, p: int):
     """ReflectionPad2d on a blocked map (H and W are dims 2 and 3) in Jittor's own operators (the
     training path's before ``dfd_pad``): ``reindex`` forward, ``reindex_reduce`` backward."""

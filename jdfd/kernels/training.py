@@ -137,6 +137,46 @@ def blocked_conv(kernels, layer, x, winograd: bool = False):
     return _BlockedConv(kernels.ops, conv_geometry(layer, tuple(x.shape), winograd, ic))(x, w, bias)
 
 
+def _phase_factor(layer, x) -> int:
+    """The f for :func:`conv_on_output_phases` (0: not applicable). A convolution with fewer outputs than a
+    block wastes most of every vector lane (an image decoder's last layer: 1 output of 16 lanes); computing
+    its f×f output phases as channels fills f²·out of them."""
+    k, oc = layer.kernel_size[0], layer.out_channels
+    if (x.ndim != 5 or layer.stride[0] != 1 or layer.padding[0] != 0 or layer.groups != 1
+            or layer.dilation[0] != 1 or layer.kernel_size[1] != k):
+        return 0
+    h, w = x.shape[2], x.shape[3]
+    for f in (4, 2):
+        if f * f * oc <= BLOCK and (k - 1) % f == 0 and h % f == 0 and w % f == 0:
+            return f
+    return 0
+
+
+def conv_on_output_phases(kernels, layer, x, f: int):
+    """``layer(x)`` (stride 1, no padding, (k - 1) divisible by f) as an NCHW map, computed as one convolution
+    of the input's f×f phases (f²·C channels, each a 1/f-size map) into the output's f×f phases (f²·out
+    channels): output pixel (f·a + p, f·b + q) reads input phase (r, s) at (a + da, b + db) through the weight
+    tap (f·da + r - p, f·db + s - q). Taps are (k - 1)/f + 1 per side; weights outside the kernel are 0. The
+    reshuffles and the weights' rearrangement are Jittor operators, so their gradients are Jittor's."""
+    n, cb, h, w, bl = x.shape
+    oc, k = layer.out_channels, layer.kernel_size[0]
+    t = (k - 1) // f + 1
+    hp, wp = h // f, w // f
+    xp = x.reshape((n, cb, hp, f, wp, f, bl)).transpose(0, 1, 3, 5, 2, 4, 6).reshape((n, cb * f * f, hp, wp, bl))
+    # (p, q, o) × (cb, r, s, lane) × da × db, from the layer's oc × ic × k × k; out of range (a tap past
+    # the kernel, a lane past ic) reads 0
+    wq = layer.weight.reindex([f, f, oc, cb, f, f, bl, t, t],
+                              ["i2", f"i3*{bl}+i6", f"{f}*i7+i4-i0", f"{f}*i8+i5-i1"], overflow_value=0.0)
+    wq = wq.reshape((f * f * oc, cb * f * f * bl, t, t))
+    bias = layer.bias if layer.bias is not None else jt.zeros((oc,))
+    bq = bias.reindex([f * f * oc], [f"i0%{oc}"])
+    geom = (n, cb * f * f * bl, hp, wp, f * f * oc, t, 1, 0, 0, 0, 0, 0)
+    yp = _BlockedConv(kernels.ops, geom)(xp, wq, bq)  # n × 1 × ho/f × wo/f × B, lanes (p, q, o)
+    ha, wa = yp.shape[2], yp.shape[3]
+    y = yp[:, 0, :, :, :f * f * oc].reshape((n, ha, wa, f, f, oc))
+    return y.transpose(0, 5, 1, 3, 2, 4).reshape((n, oc, ha * f, wa * f))
+
+
 # ---------------------------------------------------------------------------- whole networks
 class _BlockedPad(jt.Function):
     """ReflectionPad2d on a blocked map with ``dfd_pad`` both ways (Jittor's reindex_reduce for the
@@ -241,6 +281,8 @@ class TrainingRunner:
             while i < len(layers):
                 layer, nxt = layers[i], layers[i + 1] if i + 1 < len(layers) else None
                 slope = _slope(nxt) if isinstance(layer, (nn.BatchNorm, nn.InstanceNorm)) else None
+                if slope is not None and x.ndim == 4:  # after a convolution on output phases
+                    x = to_blocked(x)
                 y = None if slope is None else _fused_norm(self.kernels, layer, x, channels, slope)
                 if y is not None:  # the norm and the activation after it, as one op
                     x, i = y, i + 2
@@ -258,6 +300,9 @@ class TrainingRunner:
             return self.run(module.conv, x, channels)
         if isinstance(module, nn.Conv):
             k, s = module.kernel_size[0], module.stride[0]
+            f = _phase_factor(module, x)
+            if f:  # an NCHW result: what follows (tanh, the end of the network) takes either layout
+                return conv_on_output_phases(self.kernels, module, x, f), module.out_channels
             wino = self.winograd and k == 3 and s == 1 and module.in_channels >= BLOCK
             return blocked_conv(self.kernels, module, x, wino), module.out_channels
         if isinstance(module, nn.ConvTranspose):
@@ -265,6 +310,7 @@ class TrainingRunner:
         if isinstance(module, nn.ReflectionPad2d) and module.pl == module.pr == module.pt == module.pb:
             return (_BlockedPad(self.kernels.ops, module.pl)(x) if x.ndim == 5 else module(x)), channels
         if isinstance(module, (nn.BatchNorm, nn.InstanceNorm)):  # SampleStatBatchNorm included
+            x = to_blocked(x) if x.ndim == 4 else x
             y = _fused_norm(self.kernels, module, x, channels)
             return (_eval_norm(module, x, channels) if y is None else y), channels
         if isinstance(module, (nn.ReLU, nn.LeakyReLU, nn.Tanh)):  # element-wise: zero lanes stay zero
