@@ -57,4 +57,4 @@ class DFDNetworks(nn.Module):
         """FM then IS: component vectors → RGB in [-1, 1], B×3×S×S (``runner`` as in :meth:`encode`)."""
         if runner is None:
             return self.G(self.fm(codes))
-        return runner.generator(self.G, self.fm(codes, decode=runner.decoder))
+        return runner.generator(self.G, self.fm(codes, decode=runner.feature_maps))

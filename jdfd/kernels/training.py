@@ -323,16 +323,29 @@ class TrainingRunner:
         h = from_blocked(h, c)
         return enc.fc_mu(h.reshape((h.shape[0], -1)))
 
+    def _decode(self, dec, z) -> tuple:
+        x = dec.fc(z).reshape((z.shape[0], dec.c0, dec.grid, dec.grid))
+        return self.run(dec.conv, to_blocked(x), dec.c0)
+
     def decoder(self, dec, z):
         """A ``LatentDecoder`` (stage-I image decoder or FM decoder) on B×latent → B×C×n×n."""
-        x = dec.fc(z).reshape((z.shape[0], dec.c0, dec.grid, dec.grid))
-        y, c = self.run(dec.conv, to_blocked(x), dec.c0)
-        return from_blocked(y, c)
+        return from_blocked(*self._decode(dec, z))
+
+    def feature_maps(self, dec, z):
+        """An FM decoder's maps for the paste and the generator: blocked where its channels fill whole
+        blocks (the paste slices height and width only, and the generator reads them as they are, which
+        saves a reorder out and back, forward and backward), else B×C×n×n."""
+        y, c = self._decode(dec, z)
+        return y if y.ndim == 5 and c % BLOCK == 0 else from_blocked(y, c)
 
     def generator(self, G, x, plain_input: bool = False):
-        """The IS generator on N×C×H×W → N×3×H×W. ``plain_input``: ``x`` needs no gradient (the
-        baseline's sketch), so the first convolution reads it as it is instead of padded to a block."""
-        h, c = self.run(G.model, x if plain_input else to_blocked(x), x.shape[1])
+        """The IS generator on N×C×H×W (or blocked, whole blocks: :meth:`feature_maps`) → N×3×H×W.
+        ``plain_input``: ``x`` needs no gradient (the baseline's sketch), so the first convolution reads
+        it as it is instead of padded to a block."""
+        if x.ndim == 5:
+            h, c = self.run(G.model, x, x.shape[1] * BLOCK)
+        else:
+            h, c = self.run(G.model, x if plain_input else to_blocked(x), x.shape[1])
         return from_blocked(h, c)
 
     def discriminator(self, D, x) -> list[list]:
