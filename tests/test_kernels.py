@@ -238,9 +238,13 @@ def test_transposed_convs_of_the_real_configurations_split_into_phases():
 
 
 @pytest.mark.parametrize("size,copies", [(34, 1), (10, 2)])
-def test_batch_sizes_share_a_packed_copy_when_the_layout_is_the_same(kernel_lib, size, copies):
-    # at 34×34 (a compact res block) oneDNN picks one Winograd variant for batch 1 and 4, at 10×10 two;
-    # direct convolutions (no Winograd on this CPU) have one layout for every batch
+def test_batch_sizes_share_a_packed_copy_when_the_layout_is_the_same(kernel_lib, monkeypatch, size, copies):
+    # pre-transformed Winograd weights (allowed here: not the default): at 34×34 (a compact res block)
+    # oneDNN picks one Winograd variant for batch 1 and 4, at 10×10 two; direct convolutions (no
+    # Winograd on this CPU) have one layout for every batch
+    import jdfd.kernels.blocked as blocked  # noqa: PLC0415
+
+    monkeypatch.setattr(blocked, "WINOGRAD_PACK_MAX_BYTES", 8 * 2**20)
     if not _winograd(kernel_lib):
         copies = 1
     layer = nn.Conv(192, 192, 3) if size == 34 else nn.Conv(32, 32, 3)
@@ -262,8 +266,8 @@ def test_packed_layers_give_their_own_weights_back_exactly(kernel_lib, monkeypat
     """A layer whose packed weights only reorder its own holds a lazy unpacking instead (one copy in memory)."""
     import jdfd.kernels.blocked as blocked  # noqa: PLC0415
 
-    if case == "winograd-plain-weights":
-        monkeypatch.setattr(blocked, "WINOGRAD_PACK_MAX_BYTES", 0)
+    # plain-weights Winograd is the default (WINOGRAD_PACK_MAX_BYTES = 0); pre-transformed where allowed
+    monkeypatch.setattr(blocked, "WINOGRAD_PACK_MAX_BYTES", 0 if case == "winograd-plain-weights" else 8 * 2**20)
     layer = {"direct": nn.Conv(20, 24, 4, stride=2, padding=1), "transposed": nn.ConvTranspose(24, 8, 3, padding=1),
              "winograd-plain-weights": nn.Conv(32, 32, 3), "winograd": nn.Conv(32, 32, 3)}[case]
     x = _rand(2, layer.in_channels, 12, 12, seed=1)
