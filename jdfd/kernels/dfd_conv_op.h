@@ -29,9 +29,8 @@ string dfd_conv_weights_layout(int n, int ic, int ih, int iw, int oc, int k, int
 // @pyjt(dfd_block)
 int dfd_block();
 
-// Of `count` per-call buffers (DfdBuffer) of 1..count × `bytes`, all alive at once, how many oneDNN could not
-// write with 64-byte stores: the raw allocations' (Jittor's allocator) and the buffers' misaligned counts,
-// as "raw buffers" (for a test).
+// For a test: makes `count` per-call buffers (DfdBuffer) of 1..count × `bytes`, all alive at once, and returns
+// "R B": how many of Jittor's raw allocations (R) and of the buffers' data pointers (B) are not 64-byte aligned.
 // @pyjt(dfd_buffer_misaligned)
 string dfd_buffer_misaligned(int64 bytes, int count);
 
