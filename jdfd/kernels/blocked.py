@@ -27,11 +27,8 @@ BLOCK = block()  # the compiled kernels' DFD_BLOCK (jdfd.kernels.load checks the
 #: Winograd's inference layout keeps the weights pre-transformed, 4× their size (and the paper's
 #: generator alone has 0.5 GB of 3×3 weights). Where that copy would be larger than this, the layer
 #: runs Winograd as oneDNN does for training instead: weights in the plain blocked layout, the size of
-#: the layer's own, transformed on each call (the same layout for every batch size). 0: every layer.
-#: It was 8 MB (none of compact's layers above it); on an AVX-512 Xeon, compact inference took as long
-#: with 0 (121 vs 117-121 ms at batch 1, 368-378 vs 363-373 ms at batch 4, in one process each) and
-#: peaked 97 MB lower at batch 1 and 163 MB lower after batch 4 (498 / 664 MB, PyTorch's 522 / 712);
-#: the paper model at batch 1: 1.78 vs 1.87 s, 3289 vs 3316 MB.
+#: the layer's own, transformed on each call (the same layout for every batch size). 0, every layer:
+#: as fast, and compact peaked 97-163 MB lower than with the 8 MB it was (README, Memory).
 WINOGRAD_PACK_MAX_BYTES = 0
 
 

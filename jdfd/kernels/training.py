@@ -263,7 +263,8 @@ class TrainingRunner:
     """Runs the networks' layer lists on blocked maps, differentiably (forward and backward).
 
     Convolutions are :func:`blocked_conv` (Winograd for 3×3 stride-1 layers of at least a block of
-    channels, where oneDNN has it) and :func:`blocked_conv_transpose`; a norm in training (and the
+    channels, where oneDNN has it), :func:`conv_on_output_phases` for those with fewer outputs than a
+    block (an NCHW result) and :func:`blocked_conv_transpose`; a norm in training (and the
     activation after it) :func:`_fused_norm`, padding ``dfd_pad``; the rest (eval-mode BatchNorm,
     lone activations, residual adds, pooling) Jittor's own operators on the blocked map. A layer it does not
     know raises ``NotImplementedError`` (the jdfd networks use none).

@@ -37,7 +37,7 @@ class FeatureMapping(nn.Module):
     def execute(self, codes: dict, decode=None):
         """``codes[part]`` is B×latent; returns B×C×S×S. ``decode(decoder, code)`` runs a decoder
         instead of its own ``execute`` (the Trainer's kernel path; where it gives blocked maps,
-        B×C/16×S×S×16, the face's map is blocked too: the paste slices height and width only)."""
+        B×⌈C/b⌉×S×S×b, the face's map is blocked too: the paste slices height and width only)."""
         maps = {part: decode(self.decoder(part), codes[part]) if decode else self.decoder(part)(codes[part])
                 for part in PARTS}
         return assemble(maps, self.boxes, self.nose_crop)
