@@ -416,6 +416,8 @@ def test_fast_depends_on_the_networks_not_on_the_pipeline():
     (20, 24, 3, 1, 1, 9, False, False),    # channels that do not fill a block, zero padding
     (16, 32, 4, 2, 1, 12, False, False),   # an encoder's stride-2 conv
     (32, 32, 3, 1, 0, 14, True, False),    # Winograd
+    (32, 32, 3, 1, 0, 14, (False, True, True), False),  # direct forward, Winograd backward (winograd_passes)
+    (64, 48, 3, 1, 0, 10, (True, False, True), False),  # and the other mixes
     (1, 16, 4, 2, 1, 16, False, True),     # the first layer, on the plain sketch
 ])
 def test_blocked_conv_gradients_match_jittors(kernel_lib, cin, cout, k, stride, pad, size, winograd, plain):
@@ -433,6 +435,17 @@ def test_blocked_conv_gradients_match_jittors(kernel_lib, cin, cout, k, stride, 
     for a, b in zip([y, *want], [y2, *got]):
         a, b = a.numpy(), b.numpy()
         assert np.abs(a - b).max() <= tol * np.abs(a).max(), (np.abs(a - b).max(), np.abs(a).max())
+
+
+def test_winograd_passes_keep_the_forward_direct_where_packing_would_cost_more():
+    """Training packs the weights on every call: Winograd's packing of the paper generator's 896-channel
+    residual convolutions at batch 1 cost 3 s of a 11 s stage-II step. Large maps keep it."""
+    from jdfd.kernels.training import winograd_passes  # noqa: PLC0415
+
+    assert winograd_passes((1, 896, 34, 34, 896, 3, 1, 0, 0, 0, 0, 0)) == (False, True, True)
+    assert winograd_passes((2, 192, 34, 34, 192, 3, 1, 0, 0, 0, 0, 0)) == (False, True, True)
+    assert winograd_passes((1, 64, 258, 258, 64, 3, 1, 0, 0, 0, 0, 0)) == (True, True, True)
+    assert winograd_passes((2, 16, 98, 98, 16, 3, 1, 0, 0, 0, 0, 0)) == (False, False, False)
 
 
 @pytest.mark.parametrize("cin,cout,k,size", [

@@ -1,3 +1,5 @@
+#include <chrono>
+
 #include "var.h"
 #include "dfd_pack_op.h"
 
@@ -21,11 +23,15 @@ void DfdPackOp::infer_shape() {
 }
 
 void DfdPackOp::run() {
+    auto t0 = std::chrono::steady_clock::now();
     auto& e = dfd_conv_entry(g);
     auto& eng = dfd_engine();
     memory from(e.user_weights, eng, w->mem_ptr), to(e.weights, eng, y->mem_ptr);
     reorder(from, to).execute(dfd_stream(), from, to);
     dfd_stream().wait();
+    if (dfd_profiling())
+        dfd_record("pack " + g.key() + " " + e.impl,
+                   std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
 }
 
 } // jittor

@@ -32,20 +32,47 @@ nn = jt.nn
 
 
 class _BlockedConv(jt.Function):
-    def __init__(self, ops, geom: tuple):
-        self.ops, self.geom = ops, geom
+    """``geom`` with its algorithm field per pass: ``algos`` = (forward, backward-data, backward-weights)."""
+
+    def __init__(self, ops, geom: tuple, algos: tuple | None = None):
+        self.ops = ops
+        self.fwd, self.data, self.weights = (_with_algo(geom, a) for a in (algos or (geom[10],) * 3))
 
     def execute(self, x, w, b):
         self.x, self.w = x, w
-        return self.ops.dfd_conv(x, self.ops.dfd_pack(w, *self.geom), b, *self.geom)
+        return self.ops.dfd_conv(x, self.ops.dfd_pack(w, *self.fwd), b, *self.fwd)
 
     def grad(self, dy):
-        plain = self.geom[-1]
+        plain = self.fwd[-1]
         # a plain (NCHW) input is the network's data, which needs no gradient; oneDNN has only
         # its slow reference backward-data for that layout
-        dx = None if plain else self.ops.dfd_conv_bwd_data(dy, self.w, *self.geom)
-        dw, db = self.ops.dfd_conv_bwd_weights(self.x, dy, *self.geom)
+        dx = None if plain else self.ops.dfd_conv_bwd_data(dy, self.w, *self.data)
+        dw, db = self.ops.dfd_conv_bwd_weights(self.x, dy, *self.weights)
         return dx, dw, db
+
+
+def _with_algo(geom: tuple, algo) -> tuple:
+    return geom[:10] + (int(algo),) + geom[11:]
+
+
+def winograd_passes(geom: tuple) -> tuple[bool, bool, bool]:
+    """Whether (forward, backward-data, backward-weights) of a 3×3 stride-1 convolution ``geom`` (blocked
+    input) should run Winograd in training, where the weights change every step.
+
+    The forward packs the weights into Winograd's layout on every call, at a cost that grows with the
+    weights (channels²) while the saving grows with pixels × channels²: so it pays only above a number of
+    output pixels (over the batch) that grows with the channels. The backward passes reorder nothing
+    of that size and gain above a few hundred to a thousand pixels, except on 16 or 32 channels,
+    where the backward-weights pass needs far larger maps. Fitted to ``scripts/winograd_choice.py``
+    on an AVX-512 Xeon (compact's layers at batch 2 on 2 threads and batch 8 on 1, the paper's at
+    batch 1): within 3 % of the faster pass in total for each pass and stage, and never more than
+    15 % off on a layer except where oneDNN's Winograd times were erratic.
+    """
+    n, ic = geom[0], geom[1]
+    pixels = n * (geom[2] + geom[7] + geom[8] - 2) * (geom[3] + geom[7] + geom[8] - 2)
+    return (ic >= 64 and pixels >= 64 * ic,
+            ic >= 32 and pixels >= 1024,
+            pixels >= (384 if ic >= 64 else (1 << 19) // ic))
 
 
 def conv_geometry(layer, x_shape: tuple, winograd: bool = False, in_channels: int | None = None) -> tuple:
@@ -77,16 +104,17 @@ class _BlockedConvT(jt.Function):
 
 
 class _FrozenConv(jt.Function):
-    """A convolution whose weights never train (VGG): packed once by the caller, gradient to the input only."""
+    """A convolution whose weights never train (VGG): packed once by the caller, gradient to the input only
+    (``data_geom``: the geometry with the backward-data pass's algorithm)."""
 
-    def __init__(self, ops, geom: tuple, packed, w, b):
-        self.ops, self.geom, self.packed, self.w, self.b = ops, geom, packed, w, b
+    def __init__(self, ops, geom: tuple, packed, w, b, data_geom: tuple):
+        self.ops, self.geom, self.packed, self.w, self.b, self.data_geom = ops, geom, packed, w, b, data_geom
 
     def execute(self, x):
         return self.ops.dfd_conv(x, self.packed, self.b, *self.geom)
 
     def grad(self, dy):
-        return self.ops.dfd_conv_bwd_data(dy, self.w, *self.geom)
+        return self.ops.dfd_conv_bwd_data(dy, self.w, *self.data_geom)
 
 
 def blocked_conv_transpose(kernels, layer, x):
@@ -126,15 +154,22 @@ def _plain_weights_grad_is_slow(kernels, geom: tuple) -> bool:
     return _slow_plain[geom]
 
 
-def blocked_conv(kernels, layer, x, winograd: bool = False):
-    """``layer(x)`` with ``x`` and the result in the blocked layout (``x`` may be NCHW: the first layer)."""
+def blocked_conv(kernels, layer, x, winograd: bool | tuple = False):
+    """``layer(x)`` with ``x`` and the result in the blocked layout (``x`` may be NCHW: the first layer).
+    ``winograd``: for all three passes, or (forward, backward-data, backward-weights); "auto":
+    :func:`winograd_passes` (3×3 stride-1 layers of at least a block of input channels)."""
     if layer.groups != 1 or layer.dilation[0] != 1 or layer.kernel_size[0] != layer.kernel_size[1]:
         raise ValueError("blocked_conv: square kernels without groups or dilation only")
     bias = layer.bias if layer.bias is not None else jt.zeros((layer.out_channels,))
     if x.ndim == 4 and _plain_weights_grad_is_slow(kernels, conv_geometry(layer, tuple(x.shape))):
         x = to_blocked(x)  # e.g. AVX2: no JIT weight gradient from an NCHW input; a block of 8 lanes has one
     w, ic = _weight_for(layer, x)
-    return _BlockedConv(kernels.ops, conv_geometry(layer, tuple(x.shape), winograd, ic))(x, w, bias)
+    geom = conv_geometry(layer, tuple(x.shape), False, ic)
+    if winograd == "auto":
+        k, s = layer.kernel_size[0], layer.stride[0]
+        winograd = winograd_passes(geom) if k == 3 and s == 1 and layer.in_channels >= BLOCK and x.ndim == 5 else False
+    algos = tuple(winograd) if isinstance(winograd, tuple) else (winograd,) * 3
+    return _BlockedConv(kernels.ops, geom, algos)(x, w, bias)
 
 
 def _phase_factor(layer, x) -> int:
@@ -300,12 +335,10 @@ class TrainingRunner:
         if isinstance(module, DecoderBlock):
             return self.run(module.conv, x, channels)
         if isinstance(module, nn.Conv):
-            k, s = module.kernel_size[0], module.stride[0]
             f = _phase_factor(module, x)
             if f:  # an NCHW result: what follows (tanh, the end of the network) takes either layout
                 return conv_on_output_phases(self.kernels, module, x, f), module.out_channels
-            wino = self.winograd and k == 3 and s == 1 and module.in_channels >= BLOCK
-            return blocked_conv(self.kernels, module, x, wino), module.out_channels
+            return blocked_conv(self.kernels, module, x, "auto" if self.winograd else False), module.out_channels
         if isinstance(module, nn.ConvTranspose):
             return blocked_conv_transpose(self.kernels, module, x), module.out_channels
         if isinstance(module, nn.ReflectionPad2d) and module.pl == module.pr == module.pt == module.pb:
@@ -385,6 +418,8 @@ class TrainingRunner:
                 jt.sync([w, packed])
                 self._frozen[key] = (packed, w, conv.bias.stop_grad())
             packed, w, bias = self._frozen[key]
-            h = _FrozenConv(self.kernels.ops, geom, packed, w, bias)(h).maximum(0.0)
+            # packed once, so the forward keeps Winograd; the backward-data pass follows winograd_passes
+            data_geom = _with_algo(geom, geom[10] and winograd_passes(geom)[1])
+            h = _FrozenConv(self.kernels.ops, geom, packed, w, bias, data_geom)(h).maximum(0.0)
             feats[f"relu{name[4:]}"] = h
         return [feats[t] for t in vgg._taps]
