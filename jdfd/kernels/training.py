@@ -117,8 +117,9 @@ class _FrozenConv(jt.Function):
         return self.ops.dfd_conv_bwd_data(dy, self.w, *self.data_geom)
 
 
-def blocked_conv_transpose(kernels, layer, x):
-    """``layer(x)`` for an ``nn.ConvTranspose`` with ``x`` (N×⌈C/B⌉×h×w×B) and the result blocked."""
+def blocked_conv_transpose(kernels, layer, x, bias: bool = True):
+    """``layer(x)`` for an ``nn.ConvTranspose`` with ``x`` (N×⌈C/B⌉×h×w×B) and the result blocked
+    (``bias=False``: without the layer's bias, for a norm after it to take, see ``TrainingRunner.run``)."""
     k, s, p, op = layer.kernel_size[0], layer.stride[0], layer.padding[0], layer.output_padding[0]
     if layer.groups != 1 or layer.dilation[0] != 1 or layer.kernel_size[0] != layer.kernel_size[1] or op > p:
         raise ValueError("blocked_conv_transpose: square kernels, no groups or dilation, output_padding ≤ padding")
@@ -128,7 +129,7 @@ def blocked_conv_transpose(kernels, layer, x):
     # output padding is a row and column that conv's right padding no longer reaches
     geom = (n, layer.out_channels, big_h, big_w, layer.in_channels, k, s, p, p - op, 0, 0, 0)
     y = _BlockedConvT(kernels.ops, geom)(x, layer.weight)
-    if layer.bias is None:
+    if layer.bias is None or not bias:
         return y
     return y + _lanes(layer.bias, layer.out_channels).broadcast(y, [0, 2, 3])
 
@@ -251,21 +252,32 @@ class _NormTrain(jt.Function):
     def __init__(self, ops, channels: int, per_sample: bool, slope: float, eps: float):
         self.ops, self.attrs = ops, (channels, int(per_sample), slope, eps)
 
-    def execute(self, x, gamma, beta):
+    def execute(self, x, gamma, beta, *shift):
         y, stats = self.ops.dfd_norm_train(x, gamma, beta, *self.attrs)
-        self.saved = (x, stats, gamma, beta)
+        self.saved = (x, stats, gamma, beta, shift)
         return y, stats
 
     def grad(self, dy, dstats):
-        x, stats, gamma, beta = self.saved
+        x, stats, gamma, beta, shift = self.saved
         dx, dgb = self.ops.dfd_norm_grad(x, dy, stats, gamma, beta, *self.attrs)
-        return dx, dgb[0], dgb[1]
+        # a per-channel shift of the input changes neither the output nor the loss: its gradient is 0
+        return (dx, dgb[0], dgb[1]) + tuple(jt.zeros(v.shape) for v in shift)
 
 
-def _fused_norm(kernels, layer, x, channels: int, slope: float = 1.0):
-    """``act(layer(x))`` on a blocked map by :class:`_NormTrain`, ``act`` a (leaky) ReLU of ``slope``
+def _batch_statistics(layer) -> bool:
+    """Whether ``layer`` is a norm that normalises with statistics of the maps themselves (so a per-channel
+    constant added before it cancels out)."""
+    if isinstance(layer, (SampleStatBatchNorm, nn.InstanceNorm)):
+        return True
+    return isinstance(layer, nn.BatchNorm) and layer.is_train
+
+
+def _fused_norm(kernels, layer, x, channels: int, slope: float = 1.0, shift=None):
+    """``act(layer(x + shift))`` on a blocked map by :class:`_NormTrain`, ``act`` a (leaky) ReLU of ``slope``
     (1: none), with the layer's own running-statistics updates (BatchNorm's and SampleStatBatchNorm's
-    ``execute``); ``None`` for an eval-mode BatchNorm (:func:`_eval_norm`)."""
+    ``execute``); ``None`` for an eval-mode BatchNorm (:func:`_eval_norm`). ``shift`` (per channel, e.g.
+    the bias of the transposed convolution before the norm) cancels out of the output; only the running
+    mean sees it."""
     per_sample = isinstance(layer, (SampleStatBatchNorm, nn.InstanceNorm))
     if not (per_sample or layer.is_train):
         return None
@@ -275,14 +287,28 @@ def _fused_norm(kernels, layer, x, channels: int, slope: float = 1.0):
         gamma, beta = layer.weight, layer.bias
     else:  # InstanceNorm(affine=False)
         gamma, beta = jt.ones((channels,)), jt.zeros((channels,))
-    y, stats = _NormTrain(kernels.ops, channels, per_sample, slope, layer.eps)(x, gamma, beta)
+    y, stats = _NormTrain(kernels.ops, channels, per_sample, slope, layer.eps)(
+        x, gamma, beta, *(() if shift is None else (shift,)))
     if not isinstance(layer, nn.InstanceNorm) and layer.is_train:
         stats = stats.detach()
         m = layer.momentum
         flat = lambda k: stats[:, :, k].mean(0).reshape((-1,))[:channels]  # noqa: E731
-        layer.running_mean.update(layer.running_mean + (flat(0) - layer.running_mean) * m)
+        mean = flat(0) if shift is None else flat(0) + shift.detach()
+        layer.running_mean.update(layer.running_mean + (mean - layer.running_mean) * m)
         layer.running_var.update(layer.running_var + (flat(1) - layer.running_var) * m)
     return y
+
+
+class _Tanh(jt.Function):
+    """tanh with its gradient from the output, dy·(1 - y²): Jittor's own takes dy / cosh²(x), and cosh
+    is a slow scalar loop (4 ms of a compact stage-II step for the generator's 3 output maps)."""
+
+    def execute(self, x):
+        self.y = x.tanh()
+        return self.y
+
+    def grad(self, dy):
+        return dy * (1.0 - self.y * self.y)
 
 
 def _slope(layer) -> float | None:
@@ -313,15 +339,24 @@ class TrainingRunner:
     def run(self, module, x, channels: int):
         """``module(x)`` with ``x`` blocked (or NCHW at the first layer) → (blocked result, its channels)."""
         if isinstance(module, nn.Sequential):
-            layers, i = list(module), 0
+            layers, i, shift = list(module), 0, None
             while i < len(layers):
                 layer, nxt = layers[i], layers[i + 1] if i + 1 < len(layers) else None
-                slope = _slope(nxt) if isinstance(layer, (nn.BatchNorm, nn.InstanceNorm)) else None
-                if slope is not None and x.ndim == 4:  # after a convolution on output phases
+                if isinstance(layer, nn.ConvTranspose) and layer.bias is not None and _batch_statistics(nxt):
+                    # the norm after it removes any per-channel constant: its bias goes to the norm,
+                    # for the running mean only, which saves adding it (and its gradient) over the map
+                    x, channels = blocked_conv_transpose(self.kernels, layer, x, bias=False), layer.out_channels
+                    shift, i = layer.bias, i + 1
+                    continue
+                norm = isinstance(layer, (nn.BatchNorm, nn.InstanceNorm))
+                slope = _slope(nxt) if norm else None
+                if (slope is not None or shift is not None) and x.ndim == 4:  # after a conv on output phases
                     x = to_blocked(x)
-                y = None if slope is None else _fused_norm(self.kernels, layer, x, channels, slope)
-                if y is not None:  # the norm and the activation after it, as one op
-                    x, i = y, i + 2
+                y = None
+                if norm and (slope is not None or shift is not None):
+                    y = _fused_norm(self.kernels, layer, x, channels, 1.0 if slope is None else slope, shift)
+                if y is not None:  # the norm (and the activation after it), as one op
+                    x, i, shift = y, i + (1 if slope is None else 2), None
                     continue
                 x, channels = self.run(layer, x, channels)
                 i += 1
@@ -347,7 +382,9 @@ class TrainingRunner:
             x = to_blocked(x) if x.ndim == 4 else x
             y = _fused_norm(self.kernels, module, x, channels)
             return (_eval_norm(module, x, channels) if y is None else y), channels
-        if isinstance(module, (nn.ReLU, nn.LeakyReLU, nn.Tanh)):  # element-wise: zero lanes stay zero
+        if isinstance(module, nn.Tanh):  # element-wise: zero lanes stay zero
+            return _Tanh()(x), channels
+        if isinstance(module, (nn.ReLU, nn.LeakyReLU)):
             return module(x), channels
         raise NotImplementedError(f"TrainingRunner: no blocked training path for {type(module).__name__}")
 
