@@ -437,15 +437,19 @@ def test_blocked_conv_gradients_match_jittors(kernel_lib, cin, cout, k, stride, 
         assert np.abs(a - b).max() <= tol * np.abs(a).max(), (np.abs(a - b).max(), np.abs(a).max())
 
 
-def test_winograd_passes_keep_the_forward_direct_where_packing_would_cost_more():
-    """Training packs the weights on every call: Winograd's packing of the paper generator's 896-channel
-    residual convolutions at batch 1 cost 3 s of a 11 s stage-II step. Large maps keep it."""
-    from jdfd.kernels.training import winograd_passes  # noqa: PLC0415
+def test_winograd_passes_pick_direct_for_small_work_and_the_forward_packs_plain_blocked_weights(kernel_lib):
+    """Direct where Winograd's transforms outweigh its saving (16 channels, small maps); and the training
+    forward's Winograd takes plain blocked weights (algo 2): oneDNN's reorder into its pre-transformed
+    layout (algo 1) cost more than the convolution on every call (175 ms against 28 for the paper
+    generator's 896-channel residual convolutions)."""
+    from jdfd.kernels.training import _BlockedConv, winograd_passes  # noqa: PLC0415
 
-    assert winograd_passes((1, 896, 34, 34, 896, 3, 1, 0, 0, 0, 0, 0)) == (False, True, True)
-    assert winograd_passes((2, 192, 34, 34, 192, 3, 1, 0, 0, 0, 0, 0)) == (False, True, True)
-    assert winograd_passes((1, 64, 258, 258, 64, 3, 1, 0, 0, 0, 0, 0)) == (True, True, True)
+    paper_res = (1, 896, 34, 34, 896, 3, 1, 0, 0, 0, 0, 0)
+    assert winograd_passes(paper_res) == (True, True, True)
     assert winograd_passes((2, 16, 98, 98, 16, 3, 1, 0, 0, 0, 0, 0)) == (False, False, False)
+    assert winograd_passes((2, 64, 10, 10, 64, 3, 1, 0, 0, 0, 0, 0)) == (False, False, False)
+    conv = _BlockedConv(kernel_lib.ops, paper_res, (True, True, True))
+    assert (conv.fwd[10], conv.data[10], conv.weights[10]) == (2, 1, 1)
 
 
 @pytest.mark.parametrize("cin,cout,k,size", [

@@ -32,11 +32,14 @@ nn = jt.nn
 
 
 class _BlockedConv(jt.Function):
-    """``geom`` with its algorithm field per pass: ``algos`` = (forward, backward-data, backward-weights)."""
+    """``geom`` with its algorithm per pass: ``winograd`` = (forward, backward-data, backward-weights).
+    The forward's Winograd is the ``dfd_conv`` geometry's algo 2: weights packed in a plain blocked
+    layout and transformed inside oneDNN's kernel. Its pre-transformed layout (algo 1) is for weights
+    packed once: oneDNN's reorder into it took longer than the convolution (5 ms for 192 × 192 × 3 × 3)."""
 
-    def __init__(self, ops, geom: tuple, algos: tuple | None = None):
+    def __init__(self, ops, geom: tuple, winograd: tuple = (False, False, False)):
         self.ops = ops
-        self.fwd, self.data, self.weights = (_with_algo(geom, a) for a in (algos or (geom[10],) * 3))
+        self.fwd, self.data, self.weights = (_with_algo(geom, a) for a in (2 * winograd[0], *winograd[1:]))
 
     def execute(self, x, w, b):
         self.x, self.w = x, w
@@ -57,20 +60,20 @@ def _with_algo(geom: tuple, algo) -> tuple:
 
 def winograd_passes(geom: tuple) -> tuple[bool, bool, bool]:
     """Whether (forward, backward-data, backward-weights) of a 3×3 stride-1 convolution ``geom`` (blocked
-    input) should run Winograd in training, where the weights change every step.
+    input) should run Winograd in training.
 
-    The forward packs the weights into Winograd's layout on every call, at a cost that grows with the
-    weights (channels²) while the saving grows with pixels × channels²: so it pays only above a number of
-    output pixels (over the batch) that grows with the channels. The backward passes reorder nothing
-    of that size and gain above a few hundred to a thousand pixels, except on 16 or 32 channels,
-    where the backward-weights pass needs far larger maps. Fitted to ``scripts/winograd_choice.py``
-    on an AVX-512 Xeon (compact's layers at batch 2 on 2 threads and batch 8 on 1, the paper's at
-    batch 1): within 3 % of the faster pass in total for each pass and stage, and never more than
-    15 % off on a layer except where oneDNN's Winograd times were erratic.
+    Winograd transforms the maps (and the forward its weights, inside the kernel) on every call, which
+    pays only above some work: a few hundred to a thousand output pixels over the batch, more on 32
+    channels and far more on 16, where direct is faster for all but the largest maps.
+    Fitted to ``scripts/winograd_choice.py`` on an AVX-512 Xeon (compact's layers at batch 2 on 2 threads
+    and at batch 8 on 1, the paper's at batch 1): within 1 % of the faster pass per layer in total for
+    each pass and stage, and never more than 15 % (0.05 ms) off on a layer except on the paper's largest
+    32- and 64-channel maps, where oneDNN's Winograd backward-data times were erratic (up to 1.6× direct)
+    and the rule is up to 12 % above the faster total.
     """
     n, ic = geom[0], geom[1]
     pixels = n * (geom[2] + geom[7] + geom[8] - 2) * (geom[3] + geom[7] + geom[8] - 2)
-    return (ic >= 64 and pixels >= 64 * ic,
+    return (ic >= 32 and pixels * ic >= 49152,
             ic >= 32 and pixels >= 1024,
             pixels >= (384 if ic >= 64 else (1 << 19) // ic))
 
@@ -169,8 +172,8 @@ def blocked_conv(kernels, layer, x, winograd: bool | tuple = False):
     if winograd == "auto":
         k, s = layer.kernel_size[0], layer.stride[0]
         winograd = winograd_passes(geom) if k == 3 and s == 1 and layer.in_channels >= BLOCK and x.ndim == 5 else False
-    algos = tuple(winograd) if isinstance(winograd, tuple) else (winograd,) * 3
-    return _BlockedConv(kernels.ops, geom, algos)(x, w, bias)
+    passes = tuple(winograd) if isinstance(winograd, tuple) else (winograd,) * 3
+    return _BlockedConv(kernels.ops, geom, passes)(x, w, bias)
 
 
 def _phase_factor(layer, x) -> int:
