@@ -450,7 +450,11 @@ class TrainingRunner:
                 continue
             conv = getattr(vgg, name)
             ic = max(conv.in_channels, BLOCK)  # as _weight_for pads it (h is blocked)
-            geom = conv_geometry(conv, tuple(h.shape), self.winograd and ic >= BLOCK, ic)
+            geom = conv_geometry(conv, tuple(h.shape), False, ic)
+            fwd, data, _ = winograd_passes(geom) if self.winograd else (False, False, False)
+            # Winograd on plain blocked weights (algo 2), as for the trained layers: oneDNN's pre-transformed
+            # copy would save little time and hold 4× the weights (+180 MB for VGG16)
+            geom, data_geom = _with_algo(geom, 2 * fwd), _with_algo(geom, data)
             key = (id(conv), geom)
             if key not in self._frozen:  # the weights never change: pad and pack them once
                 w = _weight_for(conv, h)[0].stop_grad()
@@ -458,8 +462,6 @@ class TrainingRunner:
                 jt.sync([w, packed])
                 self._frozen[key] = (packed, w, conv.bias.stop_grad())
             packed, w, bias = self._frozen[key]
-            # packed once, so the forward keeps Winograd; the backward-data pass follows winograd_passes
-            data_geom = _with_algo(geom, geom[10] and winograd_passes(geom)[1])
             h = _FrozenConv(self.kernels.ops, geom, packed, w, bias, data_geom)(h).maximum(0.0)
             feats[f"relu{name[4:]}"] = h
         return [feats[t] for t in vgg._taps]
