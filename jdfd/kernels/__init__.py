@@ -31,7 +31,7 @@ from jdfd.runtime import device, dnnl_active, dnnl_dir, jittor
 
 _SOURCES = ("dfd_conv_op", "dfd_pack_op", "dfd_unpack_op", "dfd_norm_op",
             "dfd_conv_bwd_data_op", "dfd_conv_bwd_weights_op",  # these two and the next: training
-            "dfd_adam_op", "dfd_pad_op", "dfd_norm_train_op", "dfd_norm_grad_op")
+            "dfd_adam_op", "dfd_pad_op", "dfd_norm_train_op", "dfd_norm_grad_op", "dfd_running_stats_op")
 _state: dict = {}
 
 

@@ -293,13 +293,23 @@ def _fused_norm(kernels, layer, x, channels: int, slope: float = 1.0, shift=None
     y, stats = _NormTrain(kernels.ops, channels, per_sample, slope, layer.eps)(
         x, gamma, beta, *(() if shift is None else (shift,)))
     if not isinstance(layer, nn.InstanceNorm) and layer.is_train:
-        stats = stats.detach()
-        m = layer.momentum
-        flat = lambda k: stats[:, :, k].mean(0).reshape((-1,))[:channels]  # noqa: E731
-        mean = flat(0) if shift is None else flat(0) + shift.detach()
-        layer.running_mean.update(layer.running_mean + (mean - layer.running_mean) * m)
-        layer.running_var.update(layer.running_var + (flat(1) - layer.running_var) * m)
+        shift = _zeros(channels) if shift is None else shift.detach()
+        mean, var = kernels.ops.dfd_running_stats(stats.detach(), layer.running_mean, layer.running_var, shift,
+                                                  channels, layer.momentum)
+        layer.running_mean.update(mean)
+        layer.running_var.update(var)
     return y
+
+
+_zero_vectors: dict[int, object] = {}
+
+
+def _zeros(n: int):
+    """A constant zero vector of ``n``, made once (not an operator on every step)."""
+    if n not in _zero_vectors:
+        _zero_vectors[n] = jt.zeros((n,)).stop_grad()
+        _zero_vectors[n].sync()
+    return _zero_vectors[n]
 
 
 class _Tanh(jt.Function):
