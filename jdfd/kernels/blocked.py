@@ -31,6 +31,11 @@ BLOCK = block()  # the compiled kernels' DFD_BLOCK (jdfd.kernels.load checks the
 #: as fast, and compact peaked 97-163 MB lower than with the 8 MB it was (README, Memory).
 WINOGRAD_PACK_MAX_BYTES = 0
 
+#: Layers of fewer input channels run direct: on 16 channels oneDNN 2.6's Winograd was slower than its
+#: direct convolution at every map size measured (scripts/winograd_choice.py), and its scratchpad at
+#: batch 4 and 128×128 (24 MB) set compact inference's peak memory.
+WINOGRAD_MIN_CHANNELS = 32
+
 
 def lanes(channels: int) -> int:
     """Channels rounded up to whole blocks: the lanes a blocked map of ``channels`` holds."""
@@ -107,7 +112,8 @@ class BlockedRunner:
         n, h, w = x.shape[0], x.shape[2], x.shape[3]  # H and W are dims 2 and 3 in both layouts
         oc = layer.out_channels
         algo = 0
-        if k == 3 and s == 1 and not transposed:  # Winograd; big layers without the 4x pre-transformed copy
+        if k == 3 and s == 1 and not transposed and channels >= WINOGRAD_MIN_CHANNELS:
+            # Winograd; big layers without the 4x pre-transformed copy
             algo = 1 if 4 * 4 * int(np.prod(layer.weight.shape)) <= WINOGRAD_PACK_MAX_BYTES else 2
         geom = (n, channels, h, w, oc, k, s, p, pad_r, int(transposed), algo, int(plain))
         packed = self._pack((id(layer), "weights"), geom, layer.weight.float32, layer)
@@ -158,7 +164,7 @@ class BlockedRunner:
         d_hi = max(d for a in taps for d, _ in taps[a])
         kc = d_hi - d_lo + 1
         algo = 0
-        if kc == 3:  # Winograd, as in conv(): big stacked weights are not kept pre-transformed
+        if kc == 3 and channels >= WINOGRAD_MIN_CHANNELS:  # Winograd, as in conv(): not kept pre-transformed
             algo = 1 if 4 * 4 * 4 * ocp * channels * kc * kc <= WINOGRAD_PACK_MAX_BYTES else 2
         geom = (n, channels, h, w, 4 * ocp, kc, 1, -d_lo, d_hi, 0, algo)
 
