@@ -17,10 +17,9 @@ from __future__ import annotations
 
 import argparse
 import collections
-import statistics
-import time
 
 import numpy as np
+from conv_grad_bench import clock  # scripts/ is on the path when a script runs
 
 from jdfd import config, kernels
 from jdfd.bench import workload
@@ -50,16 +49,6 @@ def step_geometries(cfg, stage: str, batch: int, lib) -> collections.Counter:
         if g[5] == 3 and g[6] == 1 and not g[11]:
             found[g[:10] + (0, 0)] += int(calls)
     return found
-
-
-def clock(fn, reps: int) -> float:
-    fn()
-    times = []
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return 1e3 * statistics.median(times)
 
 
 def pass_times(ops, jt, g: tuple, reps: int) -> list[tuple[float, float]]:

@@ -78,13 +78,14 @@ def winograd_passes(geom: tuple) -> tuple[bool, bool, bool]:
             pixels >= (384 if ic >= 64 else (1 << 19) // ic))
 
 
-def conv_geometry(layer, x_shape: tuple, winograd: bool = False, in_channels: int | None = None) -> tuple:
-    """The ``dfd_*`` geometry of ``layer`` (an ``nn.Conv``) on an input of ``x_shape`` (blocked or NCHW)."""
+def conv_geometry(layer, x_shape: tuple, in_channels: int | None = None) -> tuple:
+    """The ``dfd_*`` geometry of ``layer`` (an ``nn.Conv``) on an input of ``x_shape`` (blocked or NCHW), direct
+    (:func:`_with_algo` sets the algorithm per pass)."""
     plain = len(x_shape) == 4
     n, h, w = x_shape[0], x_shape[2], x_shape[3]
     k, s, p = layer.kernel_size[0], layer.stride[0], layer.padding[0]
     ic = in_channels or layer.in_channels
-    return (n, ic, h, w, layer.out_channels, k, s, p, p, 0, int(winograd), int(plain))
+    return (n, ic, h, w, layer.out_channels, k, s, p, p, 0, 0, int(plain))
 
 
 class _BlockedConvT(jt.Function):
@@ -168,7 +169,7 @@ def blocked_conv(kernels, layer, x, winograd: bool | tuple = False):
     if x.ndim == 4 and _plain_weights_grad_is_slow(kernels, conv_geometry(layer, tuple(x.shape))):
         x = to_blocked(x)  # e.g. AVX2: no JIT weight gradient from an NCHW input; a block of 8 lanes has one
     w, ic = _weight_for(layer, x)
-    geom = conv_geometry(layer, tuple(x.shape), False, ic)
+    geom = conv_geometry(layer, tuple(x.shape), ic)
     if winograd == "auto":
         k, s = layer.kernel_size[0], layer.stride[0]
         winograd = winograd_passes(geom) if k == 3 and s == 1 and layer.in_channels >= BLOCK and x.ndim == 5 else False
@@ -336,8 +337,8 @@ def _slope(layer) -> float | None:
 class TrainingRunner:
     """Runs the networks' layer lists on blocked maps, differentiably (forward and backward).
 
-    Convolutions are :func:`blocked_conv` (Winograd for 3×3 stride-1 layers of at least a block of
-    channels, where oneDNN has it), :func:`conv_on_output_phases` for those with fewer outputs than a
+    Convolutions are :func:`blocked_conv` (Winograd or direct per pass for 3×3 stride-1 layers of at least
+    a block of channels: :func:`winograd_passes`), :func:`conv_on_output_phases` for those with fewer outputs than a
     block (an NCHW result) and :func:`blocked_conv_transpose`; a norm in training (and the
     activation after it) :func:`_fused_norm`, padding ``dfd_pad``; the rest (eval-mode BatchNorm,
     lone activations, residual adds, pooling) Jittor's own operators on the blocked map. A layer it does not
@@ -361,16 +362,14 @@ class TrainingRunner:
                     x, channels = blocked_conv_transpose(self.kernels, layer, x, bias=False), layer.out_channels
                     shift, i = layer.bias, i + 1
                     continue
-                norm = isinstance(layer, (nn.BatchNorm, nn.InstanceNorm))
-                slope = _slope(nxt) if norm else None
-                if (slope is not None or shift is not None) and x.ndim == 4:  # after a conv on output phases
-                    x = to_blocked(x)
-                y = None
-                if norm and (slope is not None or shift is not None):
+                slope = _slope(nxt) if isinstance(layer, (nn.BatchNorm, nn.InstanceNorm)) else None
+                if slope is not None or shift is not None:  # a norm, with an activation or a bias to take
+                    if x.ndim == 4:  # after a convolution on output phases
+                        x = to_blocked(x)
                     y = _fused_norm(self.kernels, layer, x, channels, 1.0 if slope is None else slope, shift)
-                if y is not None:  # the norm (and the activation after it), as one op
-                    x, i, shift = y, i + (1 if slope is None else 2), None
-                    continue
+                    if y is not None:  # the norm (and the activation after it), as one op
+                        x, i, shift = y, i + (1 if slope is None else 2), None
+                        continue
                 x, channels = self.run(layer, x, channels)
                 i += 1
             return x, channels
@@ -460,7 +459,7 @@ class TrainingRunner:
                 continue
             conv = getattr(vgg, name)
             ic = max(conv.in_channels, BLOCK)  # as _weight_for pads it (h is blocked)
-            geom = conv_geometry(conv, tuple(h.shape), False, ic)
+            geom = conv_geometry(conv, tuple(h.shape), ic)
             fwd, data, _ = winograd_passes(geom) if self.winograd else (False, False, False)
             # Winograd on plain blocked weights (algo 2), as for the trained layers: oneDNN's pre-transformed
             # copy would save little time and hold 4× the weights (+180 MB for VGG16)
